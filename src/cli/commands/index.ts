@@ -1,0 +1,7 @@
+/**
+ * Every command of the CLI. A command is a yargs module whose handler returns
+ * the exit code; keep each in its own file and add it here.
+ */
+import type { CommandSpec } from './command.js';
+
+export const commands: CommandSpec[] = [];

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+/**
+ * The CLI entry point and the only place that maps results and errors to exit
+ * codes (docs/cli.md). Commands live in ./commands, one file each, and return
+ * an exit code; they throw NexusError subclasses for everything else.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { isNexusError } from '../errors.js';
+import { globalOptions } from './options.js';
+import { commands } from './commands/index.js';
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const parser = yargs(argv)
+    .scriptName('nexus-backfill')
+    .usage('$0 <command> [options]\n\nMoves large exports (Zendesk migrations, backfills) into the NexusCore API,\nresumably, within the workspace quota, with nothing created twice.')
+    .options(globalOptions)
+    .strict()
+    .strictCommands()
+    .demandCommand(1, 'Name a command: see the list above, or `nexus-backfill <command> --help`.')
+    .recommendCommands()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .epilogue('Credentials come from the environment only: NEXUSCORE_CLIENT_ID with NEXUSCORE_CLIENT_SECRET\n(or --client-secret-file), or NEXUSCORE_API_KEY (or --api-key-file).')
+    .fail((msg, err) => {
+      if (err) throw err;
+      process.stderr.write(`${msg}\nRun with --help for usage.\n`);
+      exitCode = 1;
+    })
+    .help()
+    .alias('help', 'h')
+    .version();
+  for (const command of commands) {
+    parser.command({
+      ...command,
+      handler: async (args: any) => {
+        exitCode = await command.handler(args);
+      },
+    } as any);
+  }
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    if (isNexusError(err)) {
+      process.stderr.write(`nexus-backfill: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`nexus-backfill: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+  return exitCode;
+}
+
+main(hideBin(process.argv)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`nexus-backfill: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
