@@ -17,3 +17,5 @@ import type { JobDefinition } from './types.js';
 export function defineJob<R>(job: JobDefinition<R>): JobDefinition<R> {
   return job;
 }
+
+export { verifyWebhookSignature, signWebhookPayload, computeWebhookSignature, SIGNATURE_HEADER } from './webhook/index.js';

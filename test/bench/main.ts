@@ -8,7 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { BenchFigure, BenchSuite } from './types.js';
 
-const SUITES: Record<string, () => Promise<BenchSuite>> = {};
+const SUITES: Record<string, () => Promise<BenchSuite>> = {
+  sim: async () => (await import('./sim.js')).simBench,
+};
 
 async function main(argv: string[]): Promise<number> {
   const quick = argv.includes('--quick');
