@@ -57,6 +57,22 @@ export class MissingReferenceError extends Error {
     super(`${field} points at ${job}:${sourceId}, which is ${state === 'absent' ? 'absent from the staged export' : state}`);
     this.name = 'MissingReferenceError';
   }
+
+  /**
+   * The other missing references of the same record, when `map` collected
+   * them all (the ticket job does): the item waits while any of them is
+   * `pending`/`inflight`, and otherwise fails with every reason at once.
+   */
+  also: readonly MissingReferenceError[] = [];
+
+  /** Throws the first of `errors` carrying the rest in `also`, its message naming them all; does nothing for none. */
+  static throwAll(errors: readonly MissingReferenceError[]): void {
+    const [first, ...rest] = errors;
+    if (!first) return;
+    first.also = rest;
+    if (rest.length) first.message = [first, ...rest].map((e) => `${e.field} points at ${e.job}:${e.sourceId}, which is ${e.state === 'absent' ? 'absent from the staged export' : e.state}`).join('; ');
+    throw first;
+  }
 }
 
 /** Thrown by `map` when the record cannot be sent as it is (e.g. an unmapped brand): the item fails with this reason. */
@@ -113,6 +129,11 @@ export interface JobDefinition<R = any> {
   validate?(record: R): string | undefined;
   /** The record's source id, as a string. */
   key(record: R): string;
+  /**
+   * Staged for lookup only, never sent (e.g. `zendesk-brands`, read by the
+   * engine's brand resolver with `store.iterateRecords`): `run` skips it.
+   */
+  stageOnly?: boolean;
   /** The request for this record. Pure: no I/O. May throw MissingReferenceError or ItemRejectedError. */
   map(record: R, refs: Refs, ctx: MapContext): RequestSpec;
 }

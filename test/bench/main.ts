@@ -10,6 +10,7 @@ import type { BenchFigure, BenchSuite } from './types.js';
 
 const SUITES: Record<string, () => Promise<BenchSuite>> = {
   sim: async () => (await import('./sim.js')).simBench,
+  store: async () => (await import('./store.js')).storeBench,
 };
 
 async function main(argv: string[]): Promise<number> {

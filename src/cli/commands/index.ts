@@ -3,7 +3,14 @@
  * the exit code; keep each in its own file and add it here.
  */
 import type { CommandSpec } from './command.js';
+import { loadCommand } from './load.js';
+import { runCommand } from './run.js';
+import { retryCommand } from './retry.js';
+import { exportFailedCommand } from './export-failed.js';
+import { statusCommand } from './status.js';
+import { reportCommand } from './report.js';
+import { jobsCommand } from './jobs.js';
 import { simCommand } from './sim.js';
 import { webhookCommand } from './webhook.js';
 
-export const commands: CommandSpec[] = [simCommand, webhookCommand];
+export const commands: CommandSpec[] = [loadCommand, runCommand, statusCommand, reportCommand, retryCommand, exportFailedCommand, jobsCommand, simCommand, webhookCommand];

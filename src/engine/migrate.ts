@@ -1,0 +1,245 @@
+/**
+ * `run` as a plain async function: open the store, pick and order the jobs,
+ * set up credentials, HTTP, the workspace gate and the sender, check scopes,
+ * run the engine, and return the summary of docs/cli.md. The CLI wrapper
+ * handles signals and printing; tests call this directly.
+ */
+import type { Clock } from '../clock.js';
+import { AuthError, UsageError, type ExitCode } from '../errors.js';
+import { createTokenProvider } from '../auth/index.js';
+import type { Credentials } from '../auth/credentials.js';
+import { createHttpClient, parseBaseUrl } from '../http/client.js';
+import { createGate, type GateState } from '../limits/gate.js';
+import { openStore, type StateCounts, type Store } from '../store/index.js';
+import { loadJobs, type LoadedJob } from '../sources/job-loader.js';
+import type { BrandResolver, RateWindow, Scope } from '../types.js';
+import { brandMapBySubdomain, brandMapFromFile, createBrandResolver, type NexusBrand } from './brands.js';
+import { runEngine, type EngineEvent } from './run.js';
+import { createSender, type Sender } from './sender.js';
+import { emptyResponses } from './metrics.js';
+import type { ResponseCounts } from '../store/index.js';
+
+export const BRANDS_JOB = 'zendesk-brands';
+
+export interface MigrateOptions {
+  db: string;
+  baseUrl: string;
+  caFile?: string;
+  jobsDir?: string;
+  /** Jobs named on the command line; empty: every job with work. */
+  jobs: readonly string[];
+  credentials: Credentials;
+  windows: readonly RateWindow[];
+  concurrency: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  brandMap?: string;
+  clock: Clock;
+  /** Soft stop (first SIGINT/SIGTERM). */
+  signal: AbortSignal;
+  onEvent?: (e: EngineEvent) => void;
+}
+
+export interface RunSummary {
+  run_id: string;
+  outcome: 'completed' | 'partial' | 'interrupted' | 'auth_failed';
+  jobs: Record<string, { pending: number; done: number; failed: number; dead: number; invalid: number }>;
+  requests: number;
+  responses: ResponseCounts;
+  retries: number;
+  token_refreshes: number;
+  elapsed_s: number;
+  items_per_s: number;
+  latency_ms: { p50: number; p95: number; p99: number };
+  /** Items done in this run. */
+  items_done: number;
+  /** Requests per second over the run, and as a share of what the configured windows allow in that time. */
+  requests_per_s: number;
+  quota_share: number;
+  /** Set when the run stopped for authentication or authorization. */
+  error?: string;
+  db: string;
+}
+
+export interface MigrateResult {
+  summary: RunSummary;
+  exitCode: ExitCode;
+}
+
+/**
+ * Selected jobs plus the dependencies that still have work, in dependency
+ * order. Naming `zendesk-tickets` alone also sends pending users first:
+ * a ticket cannot be created before its requester.
+ */
+export function selectJobs(all: readonly LoadedJob[], named: readonly string[], counts: Record<string, StateCounts>): LoadedJob[] {
+  const byName = new Map(all.map((j) => [j.job.name, j]));
+  const hasWork = (name: string) => {
+    const c = counts[name];
+    return !!c && c.pending + c.inflight > 0;
+  };
+  for (const n of named) {
+    if (!byName.has(n)) throw new UsageError(`There is no job named ${n}. Known jobs: ${[...byName.keys()].join(', ')} (nexus-backfill jobs lists them; add your own with --jobs-dir).`);
+  }
+  const stageOnly = new Set(all.filter((j) => j.job.stageOnly).map((j) => j.job.name));
+  const staged = Object.keys(counts).filter((n) => !stageOnly.has(n));
+  const unknown = staged.filter((n) => !byName.has(n) && hasWork(n));
+  if (named.length === 0 && unknown.length) {
+    throw new UsageError(`The store holds items for ${unknown.join(', ')} but no job definition of that name is loaded. Pass the directory of your job files with --jobs-dir.`);
+  }
+  const roots = named.length ? [...named] : staged.filter((n) => byName.has(n) && hasWork(n));
+  const ordered: LoadedJob[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string, path: string[]) => {
+    if (path.includes(name)) throw new UsageError(`Jobs depend on each other in a circle: ${[...path, name].join(' -> ')}. Fix dependsOn.`);
+    if (seen.has(name)) return;
+    const j = byName.get(name);
+    if (!j) return;
+    for (const dep of j.job.dependsOn ?? []) if (hasWork(dep)) visit(dep, [...path, name]);
+    seen.add(name);
+    ordered.push(j);
+  };
+  for (const r of roots) visit(r, []);
+  // Stage-only jobs (the Zendesk brands export) are read by the run, never sent.
+  return ordered.filter((j) => !j.job.stageOnly);
+}
+
+/** What the windows allow from rest in `ms`: the physical limit a run is judged against. */
+export function physicalLimit(windows: readonly RateWindow[], ms: number): number {
+  if (windows.length === 0) return Infinity;
+  return Math.min(...windows.map((w) => w.count * Math.ceil(ms / w.windowMs)));
+}
+
+export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
+  parseBaseUrl(opts.baseUrl);
+  const allJobs = await loadJobs({ jobsDir: opts.jobsDir });
+  const store = openStore(opts.db, { mode: 'writer', command: 'run' });
+  const http = createHttpClient({ baseUrl: opts.baseUrl, ...(opts.caFile ? { caFile: opts.caFile } : {}), concurrency: opts.concurrency, timeoutMs: opts.timeoutMs });
+  const emit = opts.onEvent ?? (() => {});
+  let sender: Sender | undefined;
+  try {
+    const before = store.counts();
+    const selected = selectJobs(allJobs, opts.jobs, before);
+    const names = selected.map((j) => j.job.name);
+    // The summary (and the exit code) covers the named jobs, or every staged job when none is named, work left or not.
+    const stageOnly = new Set(allJobs.filter((j) => j.job.stageOnly).map((j) => j.job.name));
+    const reported = [...new Set([...names, ...(opts.jobs.length ? opts.jobs : Object.keys(before).filter((n) => !stageOnly.has(n)))])];
+    let tokenRefreshes = 0;
+    const auth = createTokenProvider(opts.credentials, {
+      http,
+      clock: opts.clock,
+      onEvent: (e) => {
+        // The first token of a run is obtained, not refreshed.
+        if (e.type === 'token_refreshed' && e.reason !== 'initial') {
+          tokenRefreshes++;
+          emit({ type: 'token', reason: e.reason });
+        }
+      },
+    });
+    const restore = restoredGate(store);
+    const gate = createGate({ windows: opts.windows, concurrency: opts.concurrency, clock: opts.clock, ...(restore ? { restore } : {}) });
+    sender = createSender({ http, auth, gate, clock: opts.clock });
+    const started = opts.clock.now();
+    const runId = store.startRun(names, { jobs: names, windows: opts.windows, concurrency: opts.concurrency, maxAttempts: opts.maxAttempts, timeoutMs: opts.timeoutMs, baseUrl: opts.baseUrl });
+
+    let engine: Awaited<ReturnType<typeof runEngine>> | undefined;
+    let authError: AuthError | undefined;
+    try {
+      if (names.length > 0) {
+        const scopes = new Set<Scope>(selected.flatMap((j) => j.job.scopes));
+        const brandsNeeded = !opts.brandMap && (store.counts([BRANDS_JOB])[BRANDS_JOB]?.done ?? 0) + (store.counts([BRANDS_JOB])[BRANDS_JOB]?.pending ?? 0) > 0;
+        if (brandsNeeded || opts.brandMap) scopes.add('brands:read');
+        await auth.checkScopes([...scopes], opts.signal, `the jobs ${names.join(', ')}`);
+        const brands = await brandResolver(store, sender, opts, brandsNeeded, (message) => emit({ type: 'notice', message }));
+        engine = await runEngine({
+          store,
+          jobs: selected,
+          sender,
+          gate,
+          auth,
+          clock: opts.clock,
+          brands,
+          runId,
+          maxAttempts: opts.maxAttempts,
+          maxOutstanding: opts.concurrency * 2,
+          stopSignal: opts.signal,
+          onEvent: emit,
+        });
+        authError = engine.authError;
+      }
+    } catch (err) {
+      if (err instanceof AuthError) authError = err;
+      else if (!(opts.signal.aborted && isAbort(err))) throw err;
+    } finally {
+      store.saveLimiterState(JSON.stringify(gate.snapshot()));
+      gate.close();
+      auth.close();
+    }
+
+    const elapsedMs = Math.max(1, opts.clock.now() - started);
+    const counts = store.counts(reported);
+    const jobs: RunSummary['jobs'] = {};
+    for (const n of reported) {
+      const c = counts[n]!;
+      // An item still `inflight` here was cut off by a hard stop: it is resumed as pending.
+      jobs[n] = { pending: c.pending + c.inflight, done: c.done, failed: c.failed, dead: c.dead, invalid: c.invalid };
+    }
+    const left = Object.values(jobs).some((c) => c.pending + c.failed + c.dead + c.invalid > 0);
+    const outcome: RunSummary['outcome'] = authError ? 'auth_failed' : opts.signal.aborted ? 'interrupted' : left ? 'partial' : 'completed';
+    const m = engine?.metrics ?? { requests: 0, responses: emptyResponses(), itemsDone: 0, latency: { p50: 0, p95: 0, p99: 0 } };
+    const limit = physicalLimit(opts.windows, elapsedMs);
+    const summary: RunSummary = {
+      run_id: runId,
+      outcome,
+      jobs,
+      requests: m.requests,
+      responses: m.responses,
+      retries: engine?.retries ?? 0,
+      token_refreshes: tokenRefreshes,
+      elapsed_s: round(elapsedMs / 1000, 3),
+      items_per_s: round(m.itemsDone / (elapsedMs / 1000), 2),
+      latency_ms: m.latency,
+      items_done: m.itemsDone,
+      requests_per_s: round(m.requests / (elapsedMs / 1000), 2),
+      quota_share: Number.isFinite(limit) ? round(m.requests / limit, 4) : 0,
+      ...(authError ? { error: authError.message } : {}),
+      db: opts.db,
+    };
+    store.finishRun(runId, outcome, summary);
+    const exitCode: ExitCode = outcome === 'completed' ? 0 : outcome === 'auth_failed' ? 3 : outcome === 'interrupted' ? 130 : 2;
+    return { summary, exitCode };
+  } finally {
+    await http.close();
+    store.close();
+  }
+}
+
+function restoredGate(store: Store): GateState | undefined {
+  const raw = store.loadLimiterState();
+  if (!raw) return undefined;
+  try {
+    const s = JSON.parse(raw) as GateState;
+    return Array.isArray(s.sends) ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function brandResolver(store: Store, sender: Sender, opts: MigrateOptions, fromStaged: boolean, notice: (m: string) => void): Promise<BrandResolver> {
+  if (!opts.brandMap && !fromStaged) return createBrandResolver('none', new Map(), notice);
+  const res = await sender.send({ method: 'GET', path: '/v1/brands' }, opts.signal);
+  const list = res.response?.status === 200 ? (res.response.body as { brands?: NexusBrand[] }).brands : undefined;
+  if (!Array.isArray(list)) {
+    throw new UsageError(`Could not read NexusCore's brands (GET /v1/brands answered ${res.response ? res.response.status : res.error?.kind}); brands cannot be mapped. Try again, or run without a brand mapping.`);
+  }
+  if (opts.brandMap) return createBrandResolver('file', brandMapFromFile(opts.brandMap, list), notice);
+  return createBrandResolver('subdomain', brandMapBySubdomain(store.iterateRecords(BRANDS_JOB), list), notice);
+}
+
+function isAbort(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError');
+}
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}

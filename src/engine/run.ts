@@ -1,0 +1,347 @@
+/**
+ * The run loop: pages due items out of the store, maps each with its job,
+ * sends it through the sender (workspace gate, auth, one send), classifies
+ * the result with the outcome table and writes outcomes back in batched
+ * transactions. The engine owns every decision: retry, wait, fail, stop.
+ *
+ * Exactly once at the target rests on three things, in this order:
+ * 1. the item key is the Idempotency-Key of its create, and is staged before
+ *    anything is sent; a re-send after a crash carries the same key and the
+ *    same body, so the server replays instead of creating;
+ * 2. the item key is also the `external_id`: a workspace that enforces its
+ *    uniqueness answers 409 duplicate_external_id, and the item adopts the
+ *    existing record;
+ * 3. a send whose outcome is unknown and whose key may have expired (first
+ *    sent longer ago than the key lifetime less a margin) is settled with
+ *    `GET /v1/<resource>?external_id=<key>` before any new send.
+ */
+import type { Clock } from '../clock.js';
+import { AuthError } from '../errors.js';
+import type { NetworkError } from '../http/client.js';
+import type { TokenProvider } from '../auth/provider.js';
+import { redact } from '../auth/redact.js';
+import type { Gate } from '../limits/gate.js';
+import type { ClaimedItem, Outcome as StoreOutcome, Store } from '../store/index.js';
+import type { LoadedJob } from '../sources/job-loader.js';
+import { type BrandResolver, ItemRejectedError, type JobDefinition, MissingReferenceError, type RequestSpec } from '../types.js';
+import { createRunMetrics, type RunMetrics } from './metrics.js';
+import { classify, responseFacts } from './outcome.js';
+import { createRefs } from './refs.js';
+import type { Sender, SenderEvent, SendResult } from './sender.js';
+
+/** How long the server remembers an Idempotency-Key (docs/nexuscore-api.md). */
+export const KEY_LIFETIME_MS = 24 * 3_600_000;
+/** Settle by lookup once a first send is older than the key lifetime less this margin. */
+export const KEY_LIFETIME_MARGIN_MS = 3_600_000;
+/** A parent still pending: look again after this long. */
+const WAIT_MS = 1_000;
+/** Response bodies kept with a failed item, at most. */
+const MAX_SAVED_BODY = 4_096;
+
+export type EngineEvent =
+  | { type: 'job_start'; job: string; pending: number }
+  | { type: 'job_end'; job: string }
+  | { type: 'item'; job: string; key: string; outcome: StoreOutcome['kind']; reason?: string }
+  | { type: 'notice'; message: string }
+  /** A token was refreshed: ahead of expiry, after expiry, or after the server rejected it. */
+  | { type: 'token'; reason: 'expiring' | 'expired' | 'rejected' }
+  | SenderEvent;
+
+export interface RunEngineOptions {
+  store: Store;
+  /** The jobs to run, in dependency order. */
+  jobs: readonly LoadedJob[];
+  sender: Sender;
+  gate: Gate;
+  auth: TokenProvider;
+  clock: Clock;
+  brands: BrandResolver;
+  runId: string;
+  maxAttempts: number;
+  /** Outstanding items at most (claimed, queued or in flight): backpressure. */
+  maxOutstanding: number;
+  /** Soft stop: stop claiming, let sends on the wire finish, release the rest. */
+  stopSignal: AbortSignal;
+  onEvent?: (e: EngineEvent) => void;
+  random?: () => number;
+  /** Flush outcomes at least this often (ms) and every `flushEvery` outcomes. */
+  flushMs?: number;
+  flushEvery?: number;
+  keyLifetimeMs?: number;
+}
+
+export interface EngineResult {
+  stopped: 'completed' | 'interrupted' | 'auth_failed';
+  authError?: AuthError;
+  metrics: ReturnType<RunMetrics['totals']>;
+  retries: number;
+  itemsDone: number;
+}
+
+export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
+  const { store, sender, clock, stopSignal } = opts;
+  const emit = opts.onEvent ?? (() => {});
+  const random = opts.random ?? Math.random;
+  const flushEvery = opts.flushEvery ?? 256;
+  const keyLifetime = opts.keyLifetimeMs ?? KEY_LIFETIME_MS;
+  const metrics = createRunMetrics(opts.runId);
+  const refs = createRefs(store);
+  let buffer: StoreOutcome[] = [];
+  let retries = 0;
+  let authError: AuthError | undefined;
+  // Aborted on soft stop or on an auth failure: releases items still waiting for their turn.
+  const waitCtl = new AbortController();
+  const onStop = () => waitCtl.abort(stopSignal.reason);
+  stopSignal.addEventListener('abort', onStop, { once: true });
+
+  const flush = () => {
+    if (buffer.length === 0) {
+      const rows = metrics.drain();
+      if (rows.length) store.recordOutcomes({ outcomes: [], metrics: rows });
+    } else {
+      const outcomes = buffer;
+      buffer = [];
+      store.recordOutcomes({ outcomes, metrics: metrics.drain() });
+    }
+    store.saveLimiterState(JSON.stringify(opts.gate.snapshot()));
+  };
+  const flushTimer = setInterval(() => flush(), opts.flushMs ?? 250);
+  flushTimer.unref();
+
+  const record = (job: JobDefinition, item: ClaimedItem, o: StoreOutcome, reason?: string) => {
+    buffer.push(o);
+    if (o.kind === 'done') metrics.itemDone(clock.now());
+    if (o.kind === 'retry' && o.countsAsAttempt) retries++;
+    emit({ type: 'item', job: job.name, key: item.key, outcome: o.kind, ...(reason ? { reason } : {}) });
+    if (buffer.length >= flushEvery) flush();
+  };
+
+  async function processItem(job: JobDefinition, item: ClaimedItem): Promise<void> {
+    let spec: RequestSpec;
+    try {
+      spec = mapItem(job, item, refs, opts.brands);
+    } catch (err) {
+      if (isMissingReference(err)) {
+        const all = [err, ...(err.also ?? [])];
+        if (all.some((e) => e.state === 'pending' || e.state === 'inflight')) {
+          return record(job, item, { id: item.id, kind: 'wait', reason: err.message, nextAttemptAt: clock.now() + WAIT_MS });
+        }
+        const reason = parentReason(all, job);
+        return record(job, item, { id: item.id, kind: 'failed', unsent: true, message: reason }, reason);
+      }
+      const reason = isItemRejected(err) ? err.message : `the job's map threw: ${(err as Error).message}`;
+      return record(job, item, { id: item.id, kind: 'failed', unsent: true, message: reason }, reason);
+    }
+    if (waitCtl.signal.aborted) return record(job, item, { id: item.id, kind: 'release' });
+
+    try {
+      // (3) above: the first send may have landed and its key may be gone by now.
+      if (item.mode === 'create' && item.sends > 1 && clock.now() - item.firstSentAt > keyLifetime - KEY_LIFETIME_MARGIN_MS) {
+        const found = await settleByLookup(job, item);
+        if (found) return record(job, item, { id: item.id, kind: 'done', targetId: found });
+      }
+      const result = await sender.send({ ...spec, idempotencyKey: idempotencyKey(item) }, undefined, { waitSignal: waitCtl.signal });
+      applyResult(job, item, result);
+    } catch (err) {
+      if (err instanceof AuthError) {
+        authError ??= err;
+        waitCtl.abort(err);
+        return record(job, item, { id: item.id, kind: 'release' });
+      }
+      if (waitCtl.signal.aborted) return record(job, item, { id: item.id, kind: 'release' });
+      throw err;
+    }
+  }
+
+  async function settleByLookup(job: JobDefinition, item: ClaimedItem): Promise<string | null> {
+    const res = await sender.send(
+      { method: 'GET', path: `/v1/${job.resource}?external_id=${encodeURIComponent(item.key)}` },
+      undefined,
+      { waitSignal: waitCtl.signal },
+    );
+    const body = res.response?.status === 200 ? (res.response.body as Record<string, unknown>) : undefined;
+    const list = body?.[job.resource];
+    if (!Array.isArray(list)) {
+      throw new Error(`Could not settle ${item.key} by lookup: ${res.response ? `status ${res.response.status}` : res.error?.message}`);
+    }
+    const hit = list.find((r) => r && typeof r === 'object' && (r as { external_id?: unknown }).external_id === item.key) as { id?: unknown } | undefined;
+    return typeof hit?.id === 'string' ? hit.id : null;
+  }
+
+  function applyResult(job: JobDefinition, item: ClaimedItem, result: SendResult): void {
+    const now = clock.now();
+    if (result.error) return applyNetworkError(job, item, result.error);
+    const res = result.response!;
+    const facts = responseFacts(res, now);
+    const verdict = classify({ ...facts, attempt: item.attempts + 1, maxAttempts: opts.maxAttempts, random: random(), authReplayed: result.authReplayed });
+    const err = { status: res.status, ...(facts.errorCode ? { code: facts.errorCode } : {}) };
+    switch (verdict.kind) {
+      case 'done': {
+        const id = item.mode === 'update' ? item.targetId : (res.body as { id?: unknown } | null)?.id;
+        if (typeof id !== 'string' || id === '') {
+          const message = `${res.status} without a record id in the response: cannot map ${item.key} to a NexusCore record`;
+          return record(job, item, { id: item.id, kind: 'failed', ...err, message, body: bodyText(res.body) }, message);
+        }
+        return record(job, item, { id: item.id, kind: 'done', targetId: id });
+      }
+      case 'adopt':
+        return record(job, item, { id: item.id, kind: 'done', targetId: verdict.existingId });
+      case 'retry':
+        return record(job, item, { id: item.id, kind: 'retry', nextAttemptAt: now + verdict.delayMs, countsAsAttempt: verdict.countsAsAttempt, ...err, message: verdict.reason }, verdict.reason);
+      case 'rate_limited':
+        return record(job, item, { id: item.id, kind: 'retry', nextAttemptAt: now + verdict.delayMs, countsAsAttempt: false, ...err, message: verdict.reason });
+      case 'failed':
+        return record(job, item, { id: item.id, kind: 'failed', ...err, message: verdict.reason, ...(verdict.saveBody ? { body: bodyText(res.body) } : {}) }, verdict.reason);
+      case 'dead':
+        return record(job, item, { id: item.id, kind: 'dead', ...err, message: verdict.reason }, verdict.reason);
+      case 'auth':
+      case 'stop_scope': {
+        // The sender replays a 401 once itself; reaching here means a person must act.
+        const e = new AuthError(
+          redact(`${item.key}: ${verdict.reason}. ${verdict.kind === 'stop_scope' ? 'The credential lacks a scope this job needs: ask a workspace admin to grant it, then run again.' : 'Check the credential, then run again.'}`),
+          verdict.kind === 'stop_scope' ? 'insufficient_scope' : 'token_rejected',
+        );
+        authError ??= e;
+        waitCtl.abort(e);
+        return record(job, item, { id: item.id, kind: 'release' });
+      }
+    }
+  }
+
+  function applyNetworkError(job: JobDefinition, item: ClaimedItem, error: NetworkError): void {
+    const verdict = classify({ networkError: error.kind, attempt: item.attempts + 1, maxAttempts: opts.maxAttempts, random: random() });
+    const message = redact(`${verdict.kind === 'failed' || verdict.kind === 'dead' || verdict.kind === 'retry' ? verdict.reason : error.kind}: ${error.message}`);
+    if (verdict.kind === 'retry') return record(job, item, { id: item.id, kind: 'retry', nextAttemptAt: clock.now() + verdict.delayMs, countsAsAttempt: true, code: error.kind, message }, message);
+    if (verdict.kind === 'dead') return record(job, item, { id: item.id, kind: 'dead', code: error.kind, message }, message);
+    return record(job, item, { id: item.id, kind: 'failed', code: error.kind, message }, message);
+  }
+
+  // Sender events feed the per-second metrics.
+  const onSenderEvent = (e: SenderEvent) => {
+    if (e.type === 'send') metrics.send(e.startedAt);
+    else if (e.type === 'response') metrics.response(clock.now(), e.status, e.latencyMs);
+    else if (e.type === 'network_error') metrics.response(clock.now(), undefined);
+    emit(e);
+  };
+  const unsubscribe = subscribe(sender, onSenderEvent);
+
+  const outstanding = new Set<Promise<void>>();
+  const track = (p: Promise<void>) => {
+    outstanding.add(p);
+    p.finally(() => outstanding.delete(p)).catch(() => {});
+  };
+
+  let fatal: unknown;
+  try {
+    store.recoverInflight(opts.jobs.map((j) => j.job.name));
+    for (const { job } of opts.jobs) {
+      if (waitCtl.signal.aborted) break;
+      emit({ type: 'job_start', job: job.name, pending: store.counts([job.name])[job.name]?.pending ?? 0 });
+      for (;;) {
+        if (waitCtl.signal.aborted || fatal) break;
+        const room = opts.maxOutstanding - outstanding.size;
+        if (room <= 0) {
+          await Promise.race(outstanding);
+          continue;
+        }
+        const page = store.claimDue(job.name, room, clock.now());
+        if (page.length > 0) {
+          for (const item of page) {
+            track(
+              processItem(job, item).catch((err) => {
+                fatal ??= err;
+                waitCtl.abort(err);
+              }),
+            );
+          }
+          continue;
+        }
+        if (outstanding.size > 0) {
+          await Promise.race(outstanding);
+          continue;
+        }
+        // Nothing in flight: make the buffered retries visible, then sleep until the next one is due.
+        flush();
+        const next = store.nextDueAt(job.name);
+        if (next === null) break;
+        await clock.sleep(Math.max(1, next - clock.now()), waitCtl.signal).catch(() => {});
+      }
+      await Promise.allSettled(outstanding);
+      flush();
+      emit({ type: 'job_end', job: job.name });
+    }
+  } finally {
+    await Promise.allSettled(outstanding);
+    clearInterval(flushTimer);
+    unsubscribe();
+    stopSignal.removeEventListener('abort', onStop);
+    flush();
+  }
+  if (fatal) throw fatal;
+  const totals = metrics.totals();
+  return {
+    stopped: authError ? 'auth_failed' : stopSignal.aborted ? 'interrupted' : 'completed',
+    ...(authError ? { authError } : {}),
+    metrics: totals,
+    retries,
+    itemsDone: totals.itemsDone,
+  };
+}
+
+/**
+ * A create's key is the item key. A PATCH of a changed record gets a key of
+ * its own per body (`<key>@<hash>`): reusing the create's key with another
+ * method and body would be refused as idempotency_key_reused, and each
+ * distinct update must be applied once.
+ */
+export function idempotencyKey(item: Pick<ClaimedItem, 'key' | 'mode' | 'hash'>): string {
+  return item.mode === 'create' ? item.key : `${item.key}@${item.hash.slice(0, 16)}`;
+}
+
+/** Maps a claimed item to its request; the engine, not the job, fixes the external_id of a create to the item key. */
+export function mapItem(job: JobDefinition, item: ClaimedItem, refs: ReturnType<typeof createRefs>, brands: BrandResolver): RequestSpec {
+  const parsed = job.parse(JSON.parse(item.payload));
+  if (!parsed.ok) throw new ItemRejectedError(`the staged record no longer parses: ${parsed.reason}`);
+  const spec = job.map(parsed.record, refs, {
+    mode: item.mode,
+    ...(item.targetId ? { targetId: item.targetId } : {}),
+    brands,
+  });
+  if (item.mode === 'create' && spec.method === 'POST' && spec.body && typeof spec.body === 'object' && !Array.isArray(spec.body)) {
+    return { ...spec, body: { ...(spec.body as Record<string, unknown>), external_id: item.key } };
+  }
+  return spec;
+}
+
+function parentReason(all: readonly MissingReferenceError[], job: JobDefinition): string {
+  const fixes = all.map((err) =>
+    err.state === 'absent'
+      ? `stage the ${err.job} export that contains ${err.sourceId} (nexus-backfill load ${err.job} FILE)`
+      : `fix ${err.job}:${err.sourceId} (nexus-backfill export-failed ${err.job}) and run nexus-backfill retry ${err.job}`,
+  );
+  return `${all.map((e) => e.message.split('; ')[0]).join('; ')}. To send it: ${[...new Set(fixes)].join('; ')}; then nexus-backfill retry ${job.name}`;
+}
+
+/*
+ * Job files written by users import nexus-backfill themselves, and a second
+ * copy of the module (source vs. built) has its own classes, so these check
+ * the name and shape rather than instanceof.
+ */
+function isMissingReference(err: unknown): err is MissingReferenceError {
+  return err instanceof MissingReferenceError || (err instanceof Error && err.name === 'MissingReferenceError' && 'state' in err && 'job' in err);
+}
+
+function isItemRejected(err: unknown): err is ItemRejectedError {
+  return err instanceof ItemRejectedError || (err instanceof Error && err.name === 'ItemRejectedError');
+}
+
+function bodyText(body: unknown): string | undefined {
+  if (body === undefined || body === null || body === '') return undefined;
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  return redact(text.length > MAX_SAVED_BODY ? `${text.slice(0, MAX_SAVED_BODY)}…` : text);
+}
+
+/** The sender takes one event callback at creation; the engine listens through this hook. */
+function subscribe(sender: Sender, fn: (e: SenderEvent) => void): () => void {
+  return sender.subscribe(fn);
+}

@@ -1,0 +1,248 @@
+/**
+ * The gate every send passes: a concurrency slot (p-queue), then the start
+ * admission (every quota window + the adaptive pause), in FIFO order.
+ *
+ * - `run(task)` holds one of `concurrency` slots while the task runs; tasks
+ *   wait their turn in p-queue, first come first served.
+ * - Inside a slot, `acquire()` resolves when a send may start and records the
+ *   start. Waiters are served in order; `front: true` (a request that just got
+ *   a 429 or a 401) goes ahead of everyone. One timer at most, no polling.
+ * - `ready()` is the engine's backpressure: it resolves once fewer than
+ *   `maxQueued` tasks wait for a slot, so pending items stay in the store.
+ *
+ * One gate per workspace per process (`workspaceGate`): every job of a run
+ * shares it, because the quota is the workspace's.
+ */
+import PQueue from 'p-queue';
+import type { Clock } from '../clock.js';
+import { type AdaptiveRate, type AdaptiveState, type ResponseSignal, createAdaptiveRate } from './adaptive-rate.js';
+import type { BackoffOptions } from './backoff.js';
+import { type WindowLimiter, createWindowLimiter } from './window-limiter.js';
+import type { RateWindow } from '../types.js';
+
+export interface GateOptions {
+  windows: readonly RateWindow[];
+  concurrency: number;
+  clock: Clock;
+  /** Tasks allowed to wait for a slot before ready() holds the producer; default 2 x concurrency. */
+  maxQueued?: number;
+  random?: () => number;
+  /** Pause after a 429 without Retry-After (default 1 s .. 60 s). */
+  rateLimitBackoff?: BackoffOptions;
+  /** Fixed window widening; default: follows the latency of recent responses (see below). */
+  safetyMarginMs?: number;
+  quietMs?: number;
+  /** Restored state of an earlier run: send times of the longest window, adaptive state. */
+  restore?: GateState;
+}
+
+export interface GateState {
+  sends: number[];
+  adaptive?: AdaptiveState;
+}
+
+export interface GateStats {
+  /** Starts admitted. */
+  admitted: number;
+  /** Admissions that had to wait (for a window or a pause). */
+  waited: number;
+  queued: number;
+  running: number;
+  waiting: number;
+  scale: number;
+  pauseMs: number;
+}
+
+export interface Gate {
+  readonly limiter: WindowLimiter;
+  readonly adaptive: AdaptiveRate;
+  /** Runs `task` in a concurrency slot, FIFO. Rejects with the signal's reason if aborted while queued. */
+  run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T>;
+  /** Resolves when a send may start now; the start is recorded (`seq` names it for observe). */
+  acquire(signal?: AbortSignal, opts?: { front?: boolean }): Promise<Ticket>;
+  /** Feeds a response (or network error: no status) to the limiter and the adaptive layer. */
+  observe(r: ResponseSignal & { seq?: number }): void;
+  /** Backpressure: resolves when fewer than maxQueued tasks wait for a slot. */
+  ready(signal?: AbortSignal): Promise<void>;
+  /** Resolves when every task has finished. */
+  idle(): Promise<void>;
+  stats(): GateStats;
+  snapshot(): GateState;
+  /** Rejects every waiter and stops the timer. */
+  close(): void;
+}
+
+export interface Ticket {
+  startedAt: number;
+  /** The limiter's sequence number of this start (0 when no window is configured). */
+  seq: number;
+}
+
+interface Waiter {
+  resolve(t: Ticket): void;
+  reject(reason: unknown): void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+export function createGate(opts: GateOptions): Gate {
+  const { clock } = opts;
+  if (!(Number.isInteger(opts.concurrency) && opts.concurrency >= 1)) {
+    throw new RangeError(`Expected the concurrency to be a whole number >= 1, got ${opts.concurrency}.`);
+  }
+  const limiter = createWindowLimiter(opts.windows, clock, opts.safetyMarginMs !== undefined ? { safetyMarginMs: opts.safetyMarginMs } : {});
+  const adaptive = createAdaptiveRate({
+    limiter,
+    clock,
+    ...(opts.random ? { random: opts.random } : {}),
+    ...(opts.rateLimitBackoff ? { backoff: opts.rateLimitBackoff } : {}),
+    ...(opts.quietMs !== undefined ? { quietMs: opts.quietMs } : {}),
+  });
+  if (opts.restore) {
+    limiter.restore(opts.restore.sends);
+    if (opts.restore.adaptive) adaptive.restore(opts.restore.adaptive);
+  }
+  // A start is settled to its response time only when a response came (the
+  // server counted it by then), by at most the shortest window. A network
+  // error says nothing about when the server saw the request: not settled,
+  // so a hung request cannot hold the quota.
+  const maxShiftMs = Math.min(...opts.windows.map((w) => w.windowMs), 30_000);
+  const queue = new PQueue({ concurrency: opts.concurrency });
+  const maxQueued = opts.maxQueued ?? opts.concurrency * 2;
+  const waiters: Waiter[] = [];
+  let timer: AbortController | undefined;
+  let timerAt = Infinity;
+  let closed = false;
+  let admitted = 0;
+  let waited = 0;
+
+  function detach(w: Waiter): void {
+    if (w.signal && w.onAbort) w.signal.removeEventListener('abort', w.onAbort);
+  }
+
+  /** Admits as many waiters as may start now; arms one timer for the rest. */
+  function pump(): void {
+    while (waiters.length > 0) {
+      adaptive.tick();
+      const paused = adaptive.pauseRemaining();
+      const wait = paused > 0 ? paused : limiter.reserve();
+      if (wait > 0) {
+        if (paused === 0) adaptive.noteLimited();
+        arm(wait);
+        return;
+      }
+      const w = waiters.shift()!;
+      detach(w);
+      admitted++;
+      w.resolve({ startedAt: clock.now(), seq: limiter.lastSeq });
+    }
+  }
+
+  function arm(ms: number): void {
+    const at = clock.now() + ms;
+    if (timer && timerAt <= at) return;
+    timer?.abort();
+    const ctl = new AbortController();
+    timer = ctl;
+    timerAt = at;
+    clock.sleep(ms, ctl.signal).then(
+      () => {
+        if (timer !== ctl) return;
+        timer = undefined;
+        timerAt = Infinity;
+        pump();
+      },
+      () => {},
+    );
+  }
+
+  return {
+    limiter,
+    adaptive,
+    run(task, signal) {
+      return queue.add(task, signal ? { signal } : {}) as Promise<Awaited<ReturnType<typeof task>>>;
+    },
+    acquire(signal, o = {}) {
+      if (closed) return Promise.reject(new Error('The rate gate is closed: the run is shutting down.'));
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      return new Promise<Ticket>((resolve, reject) => {
+        const w: Waiter = { resolve, reject };
+        if (signal) {
+          w.signal = signal;
+          w.onAbort = () => {
+            const i = waiters.indexOf(w);
+            if (i >= 0) waiters.splice(i, 1);
+            reject(signal.reason);
+          };
+          signal.addEventListener('abort', w.onAbort, { once: true });
+        }
+        if (o.front) waiters.unshift(w);
+        else waiters.push(w);
+        if (!timer) pump();
+        if (waiters.includes(w)) waited++;
+      });
+    },
+    observe(r) {
+      if (r.seq !== undefined && r.status !== undefined) limiter.settle(r.seq, clock.now(), maxShiftMs);
+      const before = adaptive.pauseRemaining();
+      adaptive.onResponse(r);
+      const after = adaptive.pauseRemaining();
+      // A longer pause: the armed timer fires early and re-arms; nothing to do.
+      // A scale change can only delay admissions, which pump() re-checks.
+      if (after === 0 && before > 0 && waiters.length) {
+        timer?.abort();
+        timer = undefined;
+        timerAt = Infinity;
+        pump();
+      }
+    },
+    async ready(signal) {
+      if (queue.size < maxQueued) return;
+      await queue.onSizeLessThan(maxQueued);
+      signal?.throwIfAborted();
+    },
+    idle: () => queue.onIdle(),
+    stats: () => ({
+      admitted,
+      waited,
+      queued: queue.size,
+      running: queue.pending,
+      waiting: waiters.length,
+      scale: adaptive.scale,
+      pauseMs: adaptive.pauseRemaining(),
+    }),
+    snapshot: () => ({ sends: limiter.snapshot(), adaptive: adaptive.state() }),
+    close() {
+      closed = true;
+      timer?.abort();
+      timer = undefined;
+      queue.clear();
+      for (const w of waiters.splice(0)) {
+        detach(w);
+        w.reject(new Error('The rate gate closed while this send waited for its turn: the run is shutting down.'));
+      }
+    },
+  };
+}
+
+const registry = new Map<string, Gate>();
+
+/**
+ * The one gate of a workspace in this process, created on first use. The key
+ * is the workspace's identity (the API origin); later callers share the first
+ * caller's windows and concurrency.
+ */
+export function workspaceGate(key: string, create: () => Gate): Gate {
+  let g = registry.get(key);
+  if (!g) {
+    g = create();
+    registry.set(key, g);
+  }
+  return g;
+}
+
+/** Forgets (and closes) a workspace's gate: at the end of a run, or between tests. */
+export function releaseWorkspaceGate(key: string): void {
+  registry.get(key)?.close();
+  registry.delete(key);
+}

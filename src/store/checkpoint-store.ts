@@ -1,0 +1,513 @@
+/**
+ * The checkpoint store: every SQL statement of nexus-backfill lives here
+ * (schema in migrations.ts). Statements are prepared once; every write that
+ * belongs together is one transaction, so a kill -9 at any instant leaves
+ * either all of it or none of it.
+ */
+import type Database from 'better-sqlite3';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { ItemState } from '../types.js';
+import { ITEM_STATES } from '../types.js';
+import { LATENCY_BUCKETS_MS } from './metrics.js';
+import { readLock, releaseLock, translateError } from './open.js';
+import type {
+  ClaimedItem,
+  LockHolder,
+  MetricsRow,
+  OutcomeBatch,
+  RefState,
+  RunInfo,
+  StageCounts,
+  StageRecord,
+  StateCounts,
+  StoredItem,
+} from './types.js';
+
+const HIST_COLS = Array.from({ length: LATENCY_BUCKETS_MS.length + 1 }, (_, i) => `h${i}`);
+const LIMITER_KEY = 'limiter';
+/** Positive refState answers kept in memory: a done item's target id never changes during a run. */
+const REF_CACHE_MAX = 50_000;
+
+/** The key of an invalid record without a usable id: `!<file name>:<line>` (`#<index>` for array elements). */
+export function lineKey(file: string | null, line: number, index?: number): string {
+  return `!${file ? path.basename(file) : 'input'}:${line}${index === undefined ? '' : `#${index}`}`;
+}
+
+type Row = Record<string, any>;
+
+/** Arguments for a statement written with numbered parameters (?1, ?2, ...). */
+function P(...values: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  values.forEach((v, i) => (out[`p${i + 1}`] = v));
+  return out;
+}
+
+function emptyCounts(): StateCounts {
+  return Object.fromEntries(ITEM_STATES.map((s) => [s, 0])) as StateCounts;
+}
+
+/** Options of runs may carry anything the engine chose to record; keys that look secret are never stored. */
+function redact(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redact);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, /(secret|token|password|api[-_]?key|authorization|credentials?)$/i.test(k) ? '[redacted]' : redact(v)]),
+    );
+  }
+  return value;
+}
+
+export class CheckpointStore {
+  readonly path: string;
+  readonly mode: 'writer' | 'reader';
+  #db: Database.Database;
+  #now: () => number;
+  #closed = false;
+  #jobIds = new Map<string, number>();
+  #jobNames = new Map<number, string>();
+  #files = new Map<number, string>();
+  #refCache = new Map<string, string>();
+  #s: Record<string, Database.Statement>;
+
+  constructor(db: Database.Database, file: string, mode: 'writer' | 'reader', now: () => number) {
+    this.#db = db;
+    this.path = file;
+    this.mode = mode;
+    this.#now = now;
+    // Numbered parameters (?1) become named ones (@p1): better-sqlite3 binds names, called with P(...).
+    const p = (sql: string) => db.prepare(sql.replace(/\?(\d+)/g, '@p$1'));
+    const itemCols = `id, job_id, source_id, state, mode, payload, hash, reason, file_id, line, elem, sends, attempts, target_id,
+      err_status, err_code, err_message, err_body, next_hash IS NOT NULL AS has_next, updated_at, first_sent_at`;
+    this.#s = {
+      jobsAll: p(`SELECT id, name FROM jobs`),
+      filesAll: p(`SELECT id, path FROM files`),
+      refState: p(`SELECT state, target_id FROM items WHERE job_id = ? AND source_id = ?`),
+      counts: p(`SELECT job_id, state, count(*) AS n FROM items GROUP BY job_id, state`),
+      itemsByState: p(`SELECT ${itemCols} FROM items WHERE job_id = ? AND state = ? ORDER BY id`),
+      itemByKey: p(`SELECT ${itemCols} FROM items WHERE job_id = ? AND source_id = ?`),
+      records: p(`SELECT source_id, payload FROM items WHERE job_id = ? AND state != 'invalid' ORDER BY id`),
+      nextDue: p(`SELECT min(next_attempt_at) AS t FROM items WHERE job_id = ? AND state = 'pending'`),
+      runs: p(`SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?`),
+      metricsAll: p(`SELECT * FROM metrics ORDER BY second, run_id`),
+      metricsRun: p(`SELECT * FROM metrics WHERE run_id = ? ORDER BY second`),
+      kvGet: p(`SELECT value FROM kv WHERE key = ?`),
+    };
+    if (mode === 'writer') {
+      Object.assign(this.#s, {
+        jobInsert: p(`INSERT INTO jobs (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`),
+        fileInsert: p(`INSERT INTO files (path) VALUES (?) ON CONFLICT (path) DO UPDATE SET path = excluded.path RETURNING id`),
+        stageInsert: p(`INSERT INTO items (job_id, source_id, state, payload, hash, reason, file_id, line, elem, staged_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, source_id) DO NOTHING`),
+        stageExisting: p(`SELECT id, state, hash, next_hash, first_sent_at, target_id FROM items WHERE job_id = ? AND source_id = ?`),
+        stageReplace: p(`UPDATE items SET state = ?, mode = ?, payload = ?, hash = ?, reason = ?, file_id = ?, line = ?, elem = ?,
+          next_payload = NULL, next_hash = NULL, sends = 0, attempts = 0, next_attempt_at = 0, first_sent_at = NULL, last_sent_at = NULL,
+          err_status = NULL, err_code = NULL, err_message = NULL, err_body = NULL, updated_at = ? WHERE id = ?`),
+        stageQueue: p(`UPDATE items SET next_payload = ?, next_hash = ?, file_id = ?, line = ?, elem = ?, updated_at = ? WHERE id = ?`),
+        claim: p(`UPDATE items SET state = 'inflight', sends = sends + 1, first_sent_at = coalesce(first_sent_at, ?1), last_sent_at = ?1, updated_at = ?1
+          WHERE id IN (SELECT id FROM items WHERE job_id = ?2 AND state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?3)
+          RETURNING id, source_id, payload, hash, mode, target_id, attempts, sends, first_sent_at, file_id, line, elem, next_attempt_at`),
+        recover: p(`UPDATE items SET state = 'pending', next_attempt_at = 0, updated_at = ? WHERE job_id = ? AND state = 'inflight'`),
+        unsend: p(`UPDATE items SET sends = max(sends - 1, 0), first_sent_at = CASE WHEN sends <= 1 THEN NULL ELSE first_sent_at END WHERE id = ?`),
+        done: p(`UPDATE items SET
+            state = CASE WHEN next_hash IS NULL THEN 'done' ELSE 'pending' END,
+            mode = CASE WHEN next_hash IS NULL THEN mode ELSE 'update' END,
+            payload = coalesce(next_payload, payload), hash = coalesce(next_hash, hash), next_payload = NULL, next_hash = NULL,
+            sends = CASE WHEN next_hash IS NULL THEN sends ELSE 0 END,
+            attempts = CASE WHEN next_hash IS NULL THEN attempts ELSE 0 END,
+            first_sent_at = CASE WHEN next_hash IS NULL THEN first_sent_at ELSE NULL END,
+            next_attempt_at = 0, target_id = ?1, done_at = ?2, updated_at = ?2,
+            err_status = NULL, err_code = NULL, err_message = NULL, err_body = NULL
+          WHERE id = ?3 AND state = 'inflight'`),
+        mapId: p(`INSERT INTO id_map (job_id, source_id, target_id, mapped_at) SELECT job_id, source_id, ?1, ?2 FROM items WHERE id = ?3
+          ON CONFLICT (job_id, source_id) DO UPDATE SET target_id = excluded.target_id, mapped_at = excluded.mapped_at`),
+        failed: p(`UPDATE items SET
+            state = CASE WHEN next_hash IS NULL THEN 'failed' ELSE 'pending' END,
+            payload = coalesce(next_payload, payload), hash = coalesce(next_hash, hash), next_payload = NULL, next_hash = NULL,
+            sends = CASE WHEN next_hash IS NULL THEN sends ELSE 0 END,
+            first_sent_at = CASE WHEN next_hash IS NULL THEN first_sent_at ELSE NULL END,
+            attempts = CASE WHEN next_hash IS NULL THEN attempts + 1 ELSE 0 END, next_attempt_at = 0,
+            err_status = ?1, err_code = ?2, err_message = ?3, err_body = ?4, updated_at = ?5
+          WHERE id = ?6 AND state = 'inflight'`),
+        retryLater: p(`UPDATE items SET state = 'pending', next_attempt_at = ?1, attempts = attempts + ?2,
+            err_status = ?3, err_code = ?4, err_message = ?5, err_body = ?6, updated_at = ?7 WHERE id = ?8 AND state = 'inflight'`),
+        dead: p(`UPDATE items SET state = 'dead', attempts = attempts + 1,
+            err_status = ?1, err_code = ?2, err_message = ?3, err_body = ?4, updated_at = ?5 WHERE id = ?6 AND state = 'inflight'`),
+        wait: p(`UPDATE items SET state = 'pending', next_attempt_at = ?1, err_status = NULL, err_code = 'waiting', err_message = ?2, err_body = NULL,
+            updated_at = ?3 WHERE id = ?4 AND state = 'inflight'`),
+        release: p(`UPDATE items SET state = 'pending', updated_at = ? WHERE id = ? AND state = 'inflight'`),
+        retryFailed: p(`UPDATE items SET state = 'pending', attempts = 0, sends = 0, first_sent_at = NULL, next_attempt_at = 0, updated_at = ?
+          WHERE job_id = ? AND state = 'failed'`),
+        retryDead: p(`UPDATE items SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ? WHERE job_id = ? AND state = 'dead'`),
+        metrics: p(`INSERT INTO metrics (run_id, second, sends, r2xx, r4xx, r429, r5xx, rnet, done, ${HIST_COLS.join(', ')})
+          VALUES (${new Array(9 + HIST_COLS.length).fill('?').join(', ')})
+          ON CONFLICT (run_id, second) DO UPDATE SET sends = sends + excluded.sends, r2xx = r2xx + excluded.r2xx, r4xx = r4xx + excluded.r4xx,
+            r429 = r429 + excluded.r429, r5xx = r5xx + excluded.r5xx, rnet = rnet + excluded.rnet, done = done + excluded.done,
+            ${HIST_COLS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`),
+        runInsert: p(`INSERT INTO runs (id, started_at, jobs, options, pid, host) VALUES (?, ?, ?, ?, ?, ?)`),
+        runFinish: p(`UPDATE runs SET finished_at = ?, outcome = ?, summary = ? WHERE id = ?`),
+        kvSet: p(`INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
+      });
+    }
+    this.#loadNames();
+  }
+
+  #loadNames(): void {
+    for (const r of this.#s.jobsAll!.all() as Row[]) {
+      this.#jobIds.set(r.name, r.id);
+      this.#jobNames.set(r.id, r.name);
+    }
+    for (const r of this.#s.filesAll!.all() as Row[]) this.#files.set(r.id, r.path);
+  }
+
+  #guard<T>(fn: () => T): T {
+    if (this.#closed) throw new Error(`The checkpoint store ${this.path} is closed.`);
+    try {
+      return fn();
+    } catch (err) {
+      throw translateError(err, this.path);
+    }
+  }
+
+  #jobId(name: string): number {
+    let id = this.#jobIds.get(name);
+    if (id === undefined) {
+      id = (this.#s.jobInsert!.get(name) as Row).id as number;
+      this.#jobIds.set(name, id);
+      this.#jobNames.set(id, name);
+    }
+    return id;
+  }
+
+  #fileId(file: string): number {
+    for (const [id, p] of this.#files) if (p === file) return id;
+    const id = (this.#s.fileInsert!.get(file) as Row).id as number;
+    this.#files.set(id, file);
+    return id;
+  }
+
+  #fileName(id: number | null): string | null {
+    if (id === null) return null;
+    if (!this.#files.has(id)) this.#loadNames();
+    return this.#files.get(id) ?? null;
+  }
+
+  /** Stages records of one file for a job in one transaction. See docs in index.ts. */
+  stage(job: string, file: string | null, records: readonly StageRecord[]): StageCounts {
+    return this.#guard(() => {
+      const counts: StageCounts = { new: 0, unchanged: 0, changed: 0, invalid: 0 };
+      const s = this.#s;
+      this.#db.transaction(() => {
+        const jobId = this.#jobId(job);
+        const fileId = file === null ? null : this.#fileId(file);
+        const now = this.#now();
+        for (const r of records) {
+          const state = r.reason === undefined ? 'pending' : 'invalid';
+          if (state === 'invalid') counts.invalid++;
+          const elem = r.index ?? null;
+          const reason = r.reason ?? null;
+          let sourceId = r.sourceId;
+          for (let pass = 0; pass < 2; pass++) {
+            if (s.stageInsert!.run(jobId, sourceId, state, r.payload, r.hash, reason, fileId, r.line, elem, now, now).changes === 1) {
+              if (state === 'pending') counts.new++;
+              break;
+            }
+            const ex = s.stageExisting!.get(jobId, sourceId) as Row;
+            const locked = ex.first_sent_at !== null && (ex.state === 'pending' || ex.state === 'inflight' || ex.state === 'dead');
+            if (state === 'invalid') {
+              if (ex.state === 'invalid' && ex.hash === r.hash) break;
+              if (locked || ex.state === 'done') {
+                // The record in NexusCore (or on its way) stays as it is; the bad line is kept under its own key.
+                sourceId = lineKey(file, r.line, r.index);
+                continue;
+              }
+              s.stageReplace!.run('invalid', 'create', r.payload, r.hash, reason, fileId, r.line, elem, now, ex.id);
+              break;
+            }
+            if (locked) {
+              if (r.hash === ex.next_hash || (r.hash === ex.hash && ex.next_hash === null)) counts.unchanged++;
+              else {
+                // A body was sent and its outcome is unknown: it keeps that body; the change follows as an update.
+                if (r.hash === ex.hash) s.stageQueue!.run(null, null, fileId, r.line, elem, now, ex.id);
+                else s.stageQueue!.run(r.payload, r.hash, fileId, r.line, elem, now, ex.id);
+                counts.changed++;
+              }
+              break;
+            }
+            if (ex.hash === r.hash && ex.state !== 'invalid') {
+              counts.unchanged++;
+              break;
+            }
+            const mode = ex.target_id !== null ? 'update' : 'create';
+            s.stageReplace!.run('pending', mode, r.payload, r.hash, null, fileId, r.line, elem, now, ex.id);
+            counts.changed++;
+            break;
+          }
+        }
+      })();
+      return counts;
+    });
+  }
+
+  claimDue(job: string, limit: number, now: number): ClaimedItem[] {
+    return this.#guard(() => {
+      const jobId = this.#jobIds.get(job);
+      if (jobId === undefined) return [];
+      const rows = this.#s.claim!.all(P(now, jobId, limit)) as Row[];
+      rows.sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id);
+      return rows.map((r) => ({
+        id: r.id,
+        key: `${job}:${r.source_id}`,
+        job,
+        sourceId: r.source_id,
+        payload: Buffer.isBuffer(r.payload) ? r.payload.toString('utf8') : String(r.payload),
+        hash: r.hash,
+        mode: r.mode,
+        targetId: r.target_id,
+        attempts: r.attempts,
+        sends: r.sends,
+        firstSentAt: r.first_sent_at,
+        file: this.#fileName(r.file_id),
+        line: r.line,
+        index: r.elem,
+      }));
+    });
+  }
+
+  recoverInflight(jobs?: readonly string[]): number {
+    return this.#guard(() => {
+      let n = 0;
+      const now = this.#now();
+      this.#db.transaction(() => {
+        for (const [name, id] of this.#jobIds) {
+          if (!jobs || jobs.includes(name)) n += this.#s.recover!.run(now, id).changes;
+        }
+      })();
+      return n;
+    });
+  }
+
+  recordOutcomes(batch: OutcomeBatch): void {
+    this.#guard(() => {
+      const s = this.#s;
+      const now = this.#now();
+      this.#db.transaction(() => {
+        for (const o of batch.outcomes) {
+          switch (o.kind) {
+            case 'done':
+              if (s.done!.run(P(o.targetId, now, o.id)).changes === 1) s.mapId!.run(P(o.targetId, now, o.id));
+              break;
+            case 'failed':
+              if (o.unsent) s.unsend!.run(o.id);
+              s.failed!.run(P(o.status ?? null, o.code ?? null, o.message ?? null, o.body ?? null, now, o.id));
+              break;
+            case 'retry':
+              s.retryLater!.run(P(o.nextAttemptAt, o.countsAsAttempt ? 1 : 0, o.status ?? null, o.code ?? null, o.message ?? null, o.body ?? null, now, o.id));
+              break;
+            case 'dead':
+              s.dead!.run(P(o.status ?? null, o.code ?? null, o.message ?? null, o.body ?? null, now, o.id));
+              break;
+            case 'wait':
+              s.unsend!.run(o.id);
+              s.wait!.run(P(o.nextAttemptAt, o.reason, now, o.id));
+              break;
+            case 'release':
+              s.unsend!.run(o.id);
+              s.release!.run(now, o.id);
+              break;
+          }
+        }
+        for (const m of batch.metrics ?? []) {
+          const hist = HIST_COLS.map((_, i) => m.latency[i] ?? 0);
+          s.metrics!.run(m.runId, m.second, m.sends, m.responses['2xx'], m.responses['4xx'], m.responses['429'], m.responses['5xx'], m.responses.network, m.itemsDone, ...hist);
+        }
+      })();
+    });
+  }
+
+  refState(job: string, sourceId: string): RefState {
+    const cacheKey = `${job}\u0000${sourceId}`;
+    const cached = this.#refCache.get(cacheKey);
+    if (cached !== undefined) return { state: 'done', targetId: cached };
+    return this.#guard(() => {
+      const jobId = this.#jobIds.get(job) ?? this.#refreshJobId(job);
+      if (jobId === undefined) return { state: 'absent' };
+      const row = this.#s.refState!.get(jobId, sourceId) as Row | undefined;
+      if (!row) return { state: 'absent' };
+      if (row.target_id === null) return { state: row.state };
+      if (row.state === 'done') {
+        if (this.#refCache.size >= REF_CACHE_MAX) this.#refCache.clear();
+        this.#refCache.set(cacheKey, row.target_id);
+      }
+      return { state: row.state, targetId: row.target_id };
+    });
+  }
+
+  #refreshJobId(job: string): number | undefined {
+    this.#loadNames();
+    return this.#jobIds.get(job);
+  }
+
+  counts(jobs?: readonly string[]): Record<string, StateCounts> {
+    return this.#guard(() => {
+      this.#loadNames();
+      const out: Record<string, StateCounts> = {};
+      for (const name of jobs ?? [...this.#jobIds.keys()].sort()) out[name] = emptyCounts();
+      for (const r of this.#s.counts!.all() as Row[]) {
+        const name = this.#jobNames.get(r.job_id);
+        if (name !== undefined && out[name]) out[name][r.state as ItemState] = r.n;
+      }
+      return out;
+    });
+  }
+
+  *iterateItems(job: string, states: readonly ItemState[]): Generator<StoredItem> {
+    const jobId = this.#guard(() => this.#jobIds.get(job) ?? this.#refreshJobId(job));
+    if (jobId === undefined) return;
+    for (const state of states) {
+      const it = this.#guard(() => this.#s.itemsByState!.iterate(jobId, state)) as IterableIterator<Row>;
+      for (const r of it) yield this.#toStoredItem(job, r);
+    }
+  }
+
+  getItem(job: string, sourceId: string): StoredItem | null {
+    return this.#guard(() => {
+      const jobId = this.#jobIds.get(job) ?? this.#refreshJobId(job);
+      if (jobId === undefined) return null;
+      const r = this.#s.itemByKey!.get(jobId, sourceId) as Row | undefined;
+      return r ? this.#toStoredItem(job, r) : null;
+    });
+  }
+
+  #toStoredItem(job: string, r: Row): StoredItem {
+    const hasError = r.err_status !== null || r.err_code !== null || r.err_message !== null;
+    return {
+      id: r.id,
+      key: `${job}:${r.source_id}`,
+      job,
+      sourceId: r.source_id,
+      state: r.state,
+      mode: r.mode,
+      payload: r.payload === null ? null : Buffer.isBuffer(r.payload) ? r.payload.toString('utf8') : String(r.payload),
+      reason: r.reason,
+      file: this.#fileName(r.file_id),
+      line: r.line,
+      index: r.elem,
+      sends: r.sends,
+      attempts: r.attempts,
+      targetId: r.target_id,
+      error: hasError ? { status: r.err_status ?? undefined, code: r.err_code ?? undefined, message: r.err_message ?? undefined, body: r.err_body ?? undefined } : null,
+      hasPendingChange: r.has_next === 1,
+      updatedAt: r.updated_at,
+    };
+  }
+
+  *iterateRecords(job: string): Generator<{ sourceId: string; record: unknown }> {
+    const jobId = this.#guard(() => this.#jobIds.get(job) ?? this.#refreshJobId(job));
+    if (jobId === undefined) return;
+    const it = this.#guard(() => this.#s.records!.iterate(jobId)) as IterableIterator<Row>;
+    for (const r of it) yield { sourceId: r.source_id, record: JSON.parse(Buffer.isBuffer(r.payload) ? r.payload.toString('utf8') : String(r.payload)) };
+  }
+
+  nextDueAt(job: string): number | null {
+    return this.#guard(() => {
+      const jobId = this.#jobIds.get(job) ?? this.#refreshJobId(job);
+      if (jobId === undefined) return null;
+      return ((this.#s.nextDue!.get(jobId) as Row).t as number | null) ?? null;
+    });
+  }
+
+  retry(job: string, only?: 'failed' | 'dead'): number {
+    return this.#guard(() => {
+      const jobId = this.#jobIds.get(job);
+      if (jobId === undefined) return 0;
+      const now = this.#now();
+      let n = 0;
+      this.#db.transaction(() => {
+        if (only !== 'dead') n += this.#s.retryFailed!.run(now, jobId).changes;
+        if (only !== 'failed') n += this.#s.retryDead!.run(now, jobId).changes;
+      })();
+      return n;
+    });
+  }
+
+  startRun(jobs: readonly string[], options: unknown): string {
+    return this.#guard(() => {
+      const now = this.#now();
+      const id = `run-${new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+      this.#s.runInsert!.run(id, now, JSON.stringify(jobs), JSON.stringify(redact(options) ?? null), process.pid, os.hostname());
+      return id;
+    });
+  }
+
+  finishRun(runId: string, outcome: string, summary: unknown): void {
+    this.#guard(() => {
+      this.#s.runFinish!.run(this.#now(), outcome, JSON.stringify(redact(summary) ?? null), runId);
+    });
+  }
+
+  listRuns(limit = 20): RunInfo[] {
+    return this.#guard(() =>
+      (this.#s.runs!.all(limit) as Row[]).map((r) => ({
+        id: r.id,
+        startedAt: r.started_at,
+        finishedAt: r.finished_at,
+        jobs: JSON.parse(r.jobs),
+        options: JSON.parse(r.options),
+        outcome: r.outcome,
+        summary: r.summary === null ? null : JSON.parse(r.summary),
+        pid: r.pid,
+        host: r.host,
+      })),
+    );
+  }
+
+  readMetrics(runId?: string): MetricsRow[] {
+    return this.#guard(() => {
+      const rows = (runId === undefined ? this.#s.metricsAll!.all() : this.#s.metricsRun!.all(runId)) as Row[];
+      return rows.map((r) => ({
+        runId: r.run_id,
+        second: r.second,
+        sends: r.sends,
+        responses: { '2xx': r.r2xx, '4xx': r.r4xx, '429': r.r429, '5xx': r.r5xx, network: r.rnet },
+        itemsDone: r.done,
+        latency: HIST_COLS.map((c) => r[c] as number),
+      }));
+    });
+  }
+
+  saveLimiterState(json: string): void {
+    this.#guard(() => {
+      this.#s.kvSet!.run(LIMITER_KEY, json, this.#now());
+    });
+  }
+
+  loadLimiterState(): string | null {
+    return this.#guard(() => ((this.#s.kvGet!.get(LIMITER_KEY) as Row | undefined)?.value as string | undefined) ?? null);
+  }
+
+  lockHolder(): LockHolder | null {
+    return this.#guard(() => readLock(this.#db));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    try {
+      if (this.mode === 'writer') {
+        releaseLock(this.#db);
+        // Folds the WAL back into the database file so the store is one file at rest.
+        this.#db.pragma('wal_checkpoint(TRUNCATE)');
+      }
+    } catch (err) {
+      throw translateError(err, this.path);
+    } finally {
+      this.#closed = true;
+      this.#db.close();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

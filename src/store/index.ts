@@ -1,0 +1,173 @@
+/**
+ * The checkpoint store: one SQLite file that holds a whole migration (staged
+ * items, runs, per-second metrics, the source-to-target id map) and survives
+ * kill -9 at any instant. The only module that speaks SQL.
+ *
+ * Durability: WAL with `synchronous = NORMAL`. A process crash (kill -9, OOM)
+ * loses nothing that was committed; a power loss may lose the last few
+ * commits but never corrupts the file. A lost outcome only means the item is
+ * sent again, which its Idempotency-Key (the item key) makes safe, so the
+ * fsync on every commit that FULL would cost buys nothing here.
+ *
+ * Usage by the engine:
+ * ```ts
+ * const store = openStore(args.db, { mode: 'writer', command: 'run' });
+ * try {
+ *   store.recoverInflight(jobs);              // a crashed run's sends go first, same body
+ *   const runId = store.startRun(jobs, options);
+ *   const page = store.claimDue('zendesk-tickets', 500, clock.now());
+ *   store.recordOutcomes({ outcomes, metrics });
+ *   store.finishRun(runId, 'completed', summary);
+ * } finally {
+ *   store.close();
+ * }
+ * ```
+ */
+import { openConnection, prepareSchema, takeLock, translateError } from './open.js';
+import { CheckpointStore } from './checkpoint-store.js';
+import type {
+  ClaimedItem,
+  LockHolder,
+  MetricsRow,
+  OpenStoreOptions,
+  OutcomeBatch,
+  RefState,
+  RunInfo,
+  StageCounts,
+  StageRecord,
+  StateCounts,
+  StoredItem,
+} from './types.js';
+import type { ItemState } from '../types.js';
+
+export type * from './types.js';
+export { lineKey } from './checkpoint-store.js';
+export { LATENCY_BUCKETS_MS, bucketOf, emptyHistogram, percentile } from './metrics.js';
+export { SCHEMA_VERSION } from './migrations.js';
+
+export interface Store {
+  /** The store file. */
+  readonly path: string;
+  readonly mode: 'writer' | 'reader';
+
+  /**
+   * Stages the records of one file (or part of one) for `job`, in one
+   * transaction. Per record (the item key is `<job>:<sourceId>`):
+   * - new source id: a `pending` item (or `invalid` with its reason);
+   * - same hash as staged: nothing changes (`unchanged`);
+   * - changed content: a never-sent `pending` item takes it; a `done` item
+   *   becomes a `pending` update (PATCH to its target id); a `failed` or
+   *   `invalid` item becomes `pending` again; an item whose body was sent and
+   *   whose outcome is unknown (`inflight`, a `pending` retry, `dead`) keeps
+   *   that body and the change waits behind it, sent as an update once it is
+   *   done (a different body under the same Idempotency-Key would be refused);
+   * - an invalid record whose id belongs to a `done` or sent item leaves that
+   *   item alone and is kept under its line key (`!<file>:<line>`).
+   * Writer only.
+   */
+  stage(job: string, file: string | null, records: readonly StageRecord[]): StageCounts;
+
+  /**
+   * Claims up to `limit` due items of `job` (`pending` with next attempt at or
+   * before `now`, oldest due first) and marks them `inflight` in the same
+   * transaction, counting one send and setting `firstSentAt` if unset. An
+   * index walk over pending items only: its cost does not grow with done
+   * items. Writer only.
+   */
+  claimDue(job: string, limit: number, now: number): ClaimedItem[];
+
+  /**
+   * Puts items a crashed run left `inflight` back to `pending`, due at once
+   * (they sort before everything else), with the body they were sent with.
+   * Call it once at the start of a run, before claiming. Returns how many.
+   */
+  recoverInflight(jobs?: readonly string[]): number;
+
+  /**
+   * Writes the outcomes of claimed items and per-second metrics in ONE
+   * transaction. `done` writes the id map; if a change was staged meanwhile,
+   * the item becomes a pending update with the new body. `wait` and `release`
+   * undo the send the claim counted. Outcomes for items that are no longer
+   * `inflight` are ignored. Writer only.
+   */
+  recordOutcomes(batch: OutcomeBatch): void;
+
+  /**
+   * State and NexusCore id of `<job>:<sourceId>`, for Refs. Prepared
+   * statement plus a cache of done items. `absent` when it was never staged.
+   */
+  refState(job: string, sourceId: string): RefState;
+
+  /** Items per state per job (every job with items, or the jobs named, zero-filled). */
+  counts(jobs?: readonly string[]): Record<string, StateCounts>;
+
+  /**
+   * Items of a job in the given states, one at a time (state by state, in
+   * staging order): never loads them all. The connection is busy while the
+   * iteration runs: finish it before calling anything else on this store.
+   */
+  iterateItems(job: string, states: readonly ItemState[]): Generator<StoredItem>;
+
+  /** One item by source id, or null. */
+  getItem(job: string, sourceId: string): StoredItem | null;
+
+  /**
+   * The staged records of a job (all states but `invalid`), parsed, one at a
+   * time: e.g. the Zendesk brands export for the brand resolver.
+   */
+  iterateRecords(job: string): Generator<{ sourceId: string; record: unknown }>;
+
+  /** The earliest next-attempt time of the job's pending items, or null when none is pending. */
+  nextDueAt(job: string): number | null;
+
+  /** Moves `failed` and/or `dead` items back to `pending` with attempts reset. Returns how many. Writer only. */
+  retry(job: string, only?: 'failed' | 'dead'): number;
+
+  /** Records the start of a run; option keys that look secret are stored as `[redacted]`. Writer only. */
+  startRun(jobs: readonly string[], options: unknown): string;
+  finishRun(runId: string, outcome: string, summary: unknown): void;
+  /** Runs, newest first. */
+  listRuns(limit?: number): RunInfo[];
+  /** Per-second metrics rows of one run, or of all runs, by time. */
+  readMetrics(runId?: string): MetricsRow[];
+
+  /** Limiter state (send timestamps of the longest window, adaptive state) as the engine serialised it. */
+  saveLimiterState(json: string): void;
+  loadLimiterState(): string | null;
+
+  /** Who holds the writer lock (possibly a dead process), or null. */
+  lockHolder(): LockHolder | null;
+
+  /** Checkpoints the WAL, releases the writer lock, closes. Idempotent. */
+  close(): void;
+  [Symbol.dispose](): void;
+}
+
+/**
+ * Opens (and for a writer, creates or migrates) the store at `file`.
+ *
+ * Throws StoreError: `store_locked` (another live writer: its pid, host and
+ * since are in the message; a lock whose holder is gone is taken over),
+ * `store_newer` (written by a newer nexus-backfill: upgrade), `store_foreign`
+ * (not a nexus-backfill store), `store_corrupt`, `store_readonly`,
+ * `store_full`, `store_io` (missing store for a reader, I/O errors).
+ */
+export function openStore(file: string, opts: OpenStoreOptions): Store {
+  const writer = opts.mode === 'writer';
+  const now = opts.now ?? Date.now;
+  const db = openConnection(file, writer, opts.busyTimeoutMs ?? 5000);
+  try {
+    if (writer) db.pragma('journal_mode = WAL');
+    db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
+    // See the module comment: NORMAL in WAL is crash-safe; a power loss costs re-sends, not corruption.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('cache_size = -32000');
+    if (opts.maxPageCount !== undefined) db.pragma(`max_page_count = ${opts.maxPageCount}`);
+    prepareSchema(db, file, writer);
+    if (writer) takeLock(db, file, opts.command ?? 'writer', now());
+    return new CheckpointStore(db, file, opts.mode, now);
+  } catch (err) {
+    db.close();
+    throw translateError(err, file);
+  }
+}

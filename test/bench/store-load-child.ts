@@ -1,0 +1,15 @@
+/**
+ * Child process of the store benchmark: stages one file as `nexus-backfill
+ * load` does and prints {records, elapsedMs, maxRssMb} as JSON, so the peak
+ * RSS measured is that of a load alone (parser threads included).
+ * Usage: node dist/test/bench/store-load-child.js <db> <job> <file>
+ */
+import { loadFiles } from '../../src/cli/commands/load.js';
+
+const [db, job, file] = process.argv.slice(2);
+const started = performance.now();
+const report = await loadFiles({ db: db!, job: job!, files: [file!] });
+const elapsedMs = performance.now() - started;
+process.stdout.write(
+  `${JSON.stringify({ records: report.files[0]!.records, counts: report.counts, elapsedMs, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+);

@@ -1,0 +1,71 @@
+/**
+ * Store and staging figures (issue 3):
+ * - staging NDJSON tickets of about 1 KB, items/s (goal >= 100,000), and the
+ *   peak RSS of that load at 1,000,000 items (goal <= 200 MB), measured in a
+ *   child process that does only the load;
+ * - claiming a page of 500 due items from 1,000,000 items of which 900,000 are
+ *   done (goal <= 5 ms), median of repeated claims.
+ * `--quick` uses 100,000 items for both.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchFigure, BenchSuite } from './types.js';
+import { openStore } from '../../src/store/index.js';
+import { sampleTickets, writeNdjson } from '../../src/sources/sample-export.js';
+
+const run = promisify(execFile);
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+export const storeBench: BenchSuite = async ({ quick, tmpDir, log }) => {
+  const figures: BenchFigure[] = [];
+  const n = quick ? 100_000 : 1_000_000;
+
+  // Staging: a file of ~1 KB tickets, loaded by a child process.
+  const file = path.join(tmpDir, 'tickets.ndjson');
+  log(`writing ${n.toLocaleString('en-US')} tickets ...`);
+  await writeNdjson(file, sampleTickets({ tickets: n, users: 5000, organizations: 200, descriptionBytes: 60 }));
+  const avgBytes = statSync(file).size / n;
+  log(`average ticket: ${avgBytes.toFixed(0)} bytes; staging ...`);
+  const { stdout } = await run(process.execPath, [path.join(here, 'store-load-child.js'), path.join(tmpDir, 'stage.sqlite'), 'zendesk-tickets', file], {
+    maxBuffer: 1 << 20,
+  });
+  const child = JSON.parse(stdout) as { records: number; elapsedMs: number; maxRssMb: number };
+  const rate = child.records / (child.elapsedMs / 1000);
+  figures.push({ suite: 'store', name: `staging NDJSON ~${Math.round(avgBytes)} B tickets (${n.toLocaleString('en-US')})`, value: Math.round(rate), unit: 'items/s', goal: '>= 100000', met: rate >= 100_000, details: { ...child, avgBytes } });
+  figures.push({ suite: 'store', name: `peak RSS staging ${n.toLocaleString('en-US')} items`, value: Math.round(child.maxRssMb), unit: 'MB', goal: '<= 200', met: child.maxRssMb <= 200 });
+
+  // Claim: n items, 90 % done.
+  log('building the claim store ...');
+  const store = openStore(path.join(tmpDir, 'claim.sqlite'), { mode: 'writer', command: 'bench' });
+  try {
+    const payload = '{"id":0,"subject":"bench"}';
+    for (let i = 0; i < n; i += 20_000) {
+      const recs = [];
+      for (let j = i; j < Math.min(n, i + 20_000); j++) recs.push({ sourceId: String(j), payload, hash: String(j), line: j + 1 });
+      store.stage('bench', 'bench.ndjson', recs);
+    }
+    const doneTarget = Math.floor(n * 0.9);
+    for (let done = 0; done < doneTarget; ) {
+      const page = store.claimDue('bench', Math.min(10_000, doneTarget - done), 1);
+      store.recordOutcomes({ outcomes: page.map((it) => ({ id: it.id, kind: 'done' as const, targetId: `T${it.sourceId}` })) });
+      done += page.length;
+    }
+    const times: number[] = [];
+    for (let k = 0; k < 41; k++) {
+      const t0 = performance.now();
+      const page = store.claimDue('bench', 500, 2);
+      times.push(performance.now() - t0);
+      if (page.length !== 500) throw new Error(`claimed ${page.length} items, expected 500`);
+      store.recordOutcomes({ outcomes: page.map((it) => ({ id: it.id, kind: 'release' as const })) });
+    }
+    times.sort((a, b) => a - b);
+    const median = times[Math.floor(times.length / 2)]!;
+    figures.push({ suite: 'store', name: `claim 500 of ${n.toLocaleString('en-US')} items (90 % done), median`, value: Number(median.toFixed(2)), unit: 'ms', goal: '<= 5', met: median <= 5, details: { min: times[0], max: times.at(-1) } });
+  } finally {
+    store.close();
+  }
+  return figures;
+};

@@ -1,0 +1,138 @@
+/**
+ * Items that cannot succeed, each for its own reason, and what the runner
+ * tells the user: a 422 from the API, a brand the credential may not use,
+ * retries outlasting --max-attempts, a missing scope. Plus a user's own job
+ * file (TypeScript, loaded with --jobs-dir, no build step).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulator, type Simulator } from '../../src/sim/index.js';
+import { ROOT, runCli } from '../helpers/cli.js';
+import { FAST, parseSummary, runAgainst, simEnv, tempDir } from '../helpers/migration.js';
+
+const tmp = tempDir();
+const jobsDir = path.join(tmp.dir, 'jobs');
+
+function writeNdjson(file: string, rows: unknown[]): string {
+  writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  return file;
+}
+
+beforeAll(() => {
+  mkdirSync(jobsDir);
+  // A user's job: plain TypeScript importing the package's public surface.
+  writeFileSync(
+    path.join(jobsDir, 'legacy-notes.ts'),
+    `import { defineJob } from ${JSON.stringify(path.join(ROOT, 'src/index.ts'))};
+interface Note { id: number; title: string; domains: unknown }
+export default defineJob<Note>({
+  name: 'legacy-notes',
+  scopes: ['users:write'],
+  resource: 'organizations',
+  parse(raw: any) {
+    return typeof raw?.id === 'number' && typeof raw.title === 'string' ? { ok: true, record: raw as Note } : { ok: false, reason: 'needs id and title' };
+  },
+  key: (n) => String(n.id),
+  map: (n) => ({ method: 'POST', path: '/v1/organizations', body: { name: n.title, domain_names: n.domains, tags: ['legacy'] } }),
+});
+`,
+  );
+});
+
+afterAll(() => tmp.cleanup());
+
+describe('items that fail', () => {
+  let sim: Simulator;
+  beforeAll(async () => {
+    sim = await startSimulator({ limits: [] });
+  });
+  afterAll(async () => sim?.close());
+
+  it('a 422 fails the item with the field problem saved; the others are created; export-failed shows it', async () => {
+    const db = path.join(tmp.dir, 'notes.sqlite');
+    const file = writeNdjson(path.join(tmp.dir, 'notes.ndjson'), [
+      { id: 1, title: 'Fine', domains: ['fine.example'] },
+      { id: 2, title: 'Bad domains', domains: 'not-a-list.example' },
+      { id: 3, title: 'Ünïcødé ✓', domains: [] },
+    ]);
+    const load = await runCli(['load', 'legacy-notes', file, '--db', db, '--jobs-dir', jobsDir]);
+    expect(load.code).toBe(0);
+    const r = await runAgainst(sim, db, [...FAST, '--jobs-dir', jobsDir]);
+    expect(r.code).toBe(2);
+    const s = parseSummary(r);
+    expect(s.jobs['legacy-notes']).toMatchObject({ done: 2, failed: 1, pending: 0 });
+    const ex = await runCli(['export-failed', 'legacy-notes', '--db', db, '--jobs-dir', jobsDir]);
+    const [row] = ex.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(row).toMatchObject({ key: 'legacy-notes:2', state: 'failed', status: 422, code: 'validation_failed', line: 2 });
+    expect(row.message).toContain('domain_names');
+    expect(sim.records('organizations').map((t: any) => t.name)).toContain('Ünïcødé ✓');
+  });
+
+  it('retries 503s up to --max-attempts, then the item is dead; retry --only dead brings it back', async () => {
+    const db = path.join(tmp.dir, 'dead.sqlite');
+    const file = writeNdjson(path.join(tmp.dir, 'dead.ndjson'), [{ id: 10, title: 'Unlucky', domains: [] }]);
+    expect((await runCli(['load', 'legacy-notes', file, '--db', db, '--jobs-dir', jobsDir])).code).toBe(0);
+    sim.setFaults({ error503: 1 });
+    const r = await runAgainst(sim, db, [...FAST, '--jobs-dir', jobsDir, '--max-attempts', '3']);
+    sim.setFaults({ error503: 0 });
+    expect(r.code).toBe(2);
+    const s = parseSummary(r);
+    expect(s.jobs['legacy-notes']).toMatchObject({ dead: 1, done: 0 });
+    expect(s.responses['5xx']).toBe(3);
+    expect(s.retries).toBe(2);
+    const ex = await runCli(['export-failed', 'legacy-notes', '--db', db]);
+    const [row] = ex.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(row).toMatchObject({ key: 'legacy-notes:10', state: 'dead', status: 503, attempts: 3 });
+    expect(row.message).toMatch(/--max-attempts is 3/);
+
+    expect((await runCli(['retry', 'legacy-notes', '--db', db, '--only', 'dead'])).code).toBe(0);
+    const again = await runAgainst(sim, db, [...FAST, '--jobs-dir', jobsDir]);
+    expect(again.code).toBe(0);
+    expect(parseSummary(again).outcome).toBe('completed');
+  });
+
+  it('brand_forbidden fails only the ticket of the other brand', async () => {
+    const db = path.join(tmp.dir, 'brands.sqlite');
+    const apiKey = sim.createApiKey({ scopes: ['tickets:read', 'tickets:write', 'users:read', 'users:write', 'brands:read'], brands: ['brd_acme'] });
+    const dir = path.join(tmp.dir, 'brand-export');
+    mkdirSync(dir);
+    const users = writeNdjson(path.join(dir, 'users.ndjson'), [{ id: 501, name: 'Req', email: 'req@example.com', role: 'end-user' }]);
+    const base = { requester_id: 501, status: 'open', priority: 'normal', description: 'd', comments: [] };
+    const tickets = writeNdjson(path.join(dir, 'tickets.ndjson'), [
+      { ...base, id: 9001, subject: 'Acme ticket', brand_id: 1 },
+      { ...base, id: 9002, subject: 'Globex ticket', brand_id: 2 },
+    ]);
+    const brandMap = path.join(dir, 'brands.json');
+    writeFileSync(brandMap, JSON.stringify({ 1: 'acme', 2: 'brd_globex' }));
+    expect((await runCli(['load', 'zendesk-users', users, '--db', db])).code).toBe(0);
+    expect((await runCli(['load', 'zendesk-tickets', tickets, '--db', db])).code).toBe(0);
+    const env = { ...simEnv(sim), NEXUSCORE_CLIENT_ID: '', NEXUSCORE_CLIENT_SECRET: '', NEXUSCORE_API_KEY: apiKey };
+    const r = await runCli(['run', '--db', db, '--json', ...FAST, '--brand-map', brandMap], { env });
+    expect(r.code).toBe(2);
+    const s = parseSummary(r);
+    expect(s.jobs['zendesk-tickets']).toMatchObject({ done: 1, failed: 1 });
+    const ex = await runCli(['export-failed', 'zendesk-tickets', '--db', db]);
+    const [row] = ex.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(row).toMatchObject({ key: 'zendesk-tickets:9002', status: 403, code: 'brand_forbidden' });
+    const acme: any = sim.records('tickets').find((t: any) => t.external_id === 'zendesk-tickets:9001');
+    expect(acme.brand_id).toBe('brd_acme');
+    expect(r.stdout + r.stderr).not.toContain(apiKey);
+  });
+
+  it('a missing scope stops before the first item with exit 3, naming the scope', async () => {
+    const db = path.join(tmp.dir, 'scope.sqlite');
+    const file = writeNdjson(path.join(tmp.dir, 'scope.ndjson'), [{ id: 20, title: 'x', domains: [] }]);
+    expect((await runCli(['load', 'legacy-notes', file, '--db', db, '--jobs-dir', jobsDir])).code).toBe(0);
+    const client = sim.createClient({ scopes: ['tickets:read', 'tickets:write'] });
+    const before = sim.stats().records.organizations;
+    const r = await runCli(['run', '--db', db, '--json', ...FAST, '--jobs-dir', jobsDir], {
+      env: { ...simEnv(sim), NEXUSCORE_CLIENT_ID: client.clientId, NEXUSCORE_CLIENT_SECRET: client.clientSecret },
+    });
+    expect(r.code).toBe(3);
+    expect(r.stderr + r.stdout).toContain('users:write');
+    expect(r.stderr + r.stdout).toMatch(/admin/);
+    expect(r.stdout + r.stderr).not.toContain(client.clientSecret);
+    expect(sim.stats().records.organizations).toBe(before);
+  });
+});

@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import os from 'node:os';
+import path from 'node:path';
+import { runCli, startCli, ROOT } from '../helpers/cli.js';
+import { openStore } from '../../src/store/index.js';
+import { sampleTickets, writeNdjson } from '../../src/sources/sample-export.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'nb-load-cli-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const sample = (f: string) => path.join(ROOT, 'data/sample', f);
+
+async function waitFor<T>(probe: () => T | undefined, what: string, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const v = probe();
+      if (v !== undefined) return v;
+    } catch {
+      // the store may not exist yet
+    }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('nexus-backfill load / status / jobs', () => {
+  it('stages the bundled sample, with parser threads, and reports per job (--json)', async () => {
+    const db = path.join(dir, 'sample.sqlite');
+    for (const [job, file] of [['zendesk-organizations', 'organizations.ndjson'], ['zendesk-users', 'users.ndjson'], ['zendesk-tickets', 'tickets.ndjson'], ['zendesk-brands', 'brands.json']]) {
+      const r = await runCli(['load', job!, sample(file!), '--db', db, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).jobs[job!].invalid).toBe(0);
+    }
+    const again = await runCli(['load', 'zendesk-tickets', sample('tickets.ndjson'), '--db', db, '--json']);
+    expect(JSON.parse(again.stdout).jobs).toEqual({ 'zendesk-tickets': { new: 0, unchanged: 400, changed: 0, invalid: 0 } });
+    const status = await runCli(['status', '--db', db, '--json']);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout).jobs).toEqual({
+      'zendesk-brands': { pending: 2, inflight: 0, done: 0, failed: 0, dead: 0, invalid: 0 },
+      'zendesk-organizations': { pending: 20, inflight: 0, done: 0, failed: 0, dead: 0, invalid: 0 },
+      'zendesk-tickets': { pending: 400, inflight: 0, done: 0, failed: 0, dead: 0, invalid: 0 },
+      'zendesk-users': { pending: 150, inflight: 0, done: 0, failed: 0, dead: 0, invalid: 0 },
+    });
+    const human = await runCli(['status', 'zendesk-tickets', '--db', db]);
+    expect(human.stdout).toMatch(/zendesk-tickets\s+400\s+0\s+0/);
+  });
+
+  it('the bad-input corpus through the built CLI (worker threads, gzip): exact file:line per invalid item', async () => {
+    const db = path.join(dir, 'bad.sqlite');
+    const lines = ['{"id": 1, "status": "open"}', '{"id": 2, "status": "open"', '7', '{"id": "x", "status": "open"}', '{"id": 3, "status": "weird"}', '', '{"id": 4, "status": "closed"}'];
+    const file = path.join(dir, 'bad.ndjson.gz');
+    writeFileSync(file, gzipSync(`\uFEFF${lines.join('\r\n')}\r\n`));
+    const r = await runCli(['load', 'zendesk-tickets', file, '--db', db]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('zendesk-tickets: 2 new, 0 unchanged, 0 changed, 4 invalid');
+    const store = openStore(db, { mode: 'reader' });
+    const invalid = [...store.iterateItems('zendesk-tickets', ['invalid'])].map((i) => `${path.basename(i.file!)}:${i.line} ${i.sourceId}`);
+    store.close();
+    expect(invalid).toEqual(['bad.ndjson.gz:2 !bad.ndjson.gz:2', 'bad.ndjson.gz:3 !bad.ndjson.gz:3', 'bad.ndjson.gz:4 !bad.ndjson.gz:4', 'bad.ndjson.gz:5 3']);
+  });
+
+  it('lists jobs, including a user .ts job loaded through tsx, and names a broken job file', async () => {
+    const jobs = path.join(dir, 'jobs');
+    const ok = path.join(jobs, 'ok');
+    for (const d of [jobs, ok]) rmSync(d, { recursive: true, force: true });
+    await import('node:fs/promises').then((fs) => fs.mkdir(ok, { recursive: true }));
+    writeFileSync(
+      path.join(ok, 'notes-backfill.ts'),
+      `interface R { id: number }\nexport default {\n  name: 'notes-backfill', scopes: ['tickets:write'], dependsOn: ['zendesk-tickets'], resource: 'tickets',\n  parse: (raw: unknown) => ({ ok: true as const, record: raw as R }), key: (r: R) => String(r.id),\n  map: (r: R) => ({ method: 'PATCH' as const, path: '/v1/tickets/' + r.id, body: {} }),\n};\n`,
+    );
+    const r = await runCli(['jobs', '--json', '--jobs-dir', ok]);
+    expect(r.code, r.stderr).toBe(0);
+    const list = JSON.parse(r.stdout).jobs as { name: string; scopes: string[]; depends_on: string[]; source: string }[];
+    expect(list.map((j) => j.name)).toEqual(['zendesk-brands', 'zendesk-organizations', 'zendesk-tickets', 'zendesk-users', 'notes-backfill']);
+    expect(list.find((j) => j.name === 'notes-backfill')).toMatchObject({ scopes: ['tickets:write'], depends_on: ['zendesk-tickets'] });
+    const human = await runCli(['jobs']);
+    expect(human.stdout).toMatch(/zendesk-tickets\s+scopes: tickets:write\s+depends on: zendesk-users, zendesk-organizations/);
+
+    writeFileSync(path.join(ok, 'broken.ts'), "export default { name: 'broken' };\n");
+    const bad = await runCli(['jobs', '--jobs-dir', ok]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/broken\.ts: the default export is not a valid job: .*parse must be a function, got nothing/);
+  });
+
+  it('refuses a store of a newer schema and a foreign file with exit 1', async () => {
+    const db = path.join(dir, 'newer.sqlite');
+    expect((await runCli(['load', 'zendesk-organizations', sample('organizations.ndjson'), '--db', db])).code).toBe(0);
+    const raw = new Database(db);
+    raw.pragma('user_version = 999');
+    raw.close();
+    const r = await runCli(['load', 'zendesk-organizations', sample('organizations.ndjson'), '--db', db]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/written by a newer nexus-backfill \(schema 999.*Upgrade nexus-backfill/);
+    const s = await runCli(['status', '--db', db]);
+    expect(s.code).toBe(1);
+    const foreign = await runCli(['status', '--db', sample('tickets.ndjson')]);
+    expect(foreign.code).toBe(1);
+    expect(foreign.stderr).toMatch(/is not a nexus-backfill checkpoint store/);
+  });
+
+  it('one writer at a time: a second load is refused naming the holder, and takes over once it is gone', async () => {
+    const db = path.join(dir, 'lock.sqlite');
+    const big = path.join(dir, 'big.ndjson');
+    await writeNdjson(big, sampleTickets({ tickets: 40_000, users: 100, organizations: 5, descriptionBytes: 1500 }));
+    const first = startCli(['load', 'zendesk-tickets', big, '--db', db]);
+    const pid = first.child.pid!;
+    await waitFor(() => {
+      const s = openStore(db, { mode: 'reader' });
+      try {
+        return s.lockHolder()?.pid === pid ? true : undefined;
+      } finally {
+        s.close();
+      }
+    }, 'the first load to take the lock');
+    const second = await runCli(['load', 'zendesk-organizations', sample('organizations.ndjson'), '--db', db]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`in use by another nexus-backfill load \\(pid ${pid} on ${os.hostname()}, since \\d{4}-`));
+    first.child.kill('SIGKILL');
+    await first.done;
+    const third = await runCli(['load', 'zendesk-organizations', sample('organizations.ndjson'), '--db', db, '--json']);
+    expect(third.code, third.stderr).toBe(0);
+    expect(JSON.parse(third.stdout).jobs['zendesk-organizations'].new).toBe(20);
+  });
+});

@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+import type { Clock } from '../../src/clock.js';
+import { createGate } from '../../src/limits/gate.js';
+
+/** A clock whose sleeps resolve only when the test advances time. */
+function fakeClock(start = 0) {
+  let t = start;
+  let timers: { at: number; resolve: () => void }[] = [];
+  const clock: Clock & { advance(ms: number): Promise<void>; timers(): number } = {
+    now: () => t,
+    sleep(ms, signal) {
+      return new Promise<void>((resolve, reject) => {
+        const entry = { at: t + Math.max(0, ms), resolve };
+        timers.push(entry);
+        signal?.addEventListener('abort', () => {
+          timers = timers.filter((x) => x !== entry);
+          reject(signal.reason);
+        });
+      });
+    },
+    async advance(ms) {
+      const target = t + ms;
+      for (;;) {
+        await new Promise((r) => setImmediate(r));
+        const due = timers.filter((x) => x.at <= target).sort((a, b) => a.at - b.at)[0];
+        if (!due) break;
+        timers = timers.filter((x) => x !== due);
+        t = Math.max(t, due.at);
+        due.resolve();
+      }
+      t = target;
+      await new Promise((r) => setImmediate(r));
+    },
+    timers: () => timers.length,
+  };
+  return clock;
+}
+
+describe('gate: windows + pause + FIFO, one timer (fake clock)', () => {
+  it('admits up to the window at once, the rest in FIFO order as slots reopen, with one timer armed', async () => {
+    const clock = fakeClock();
+    const gate = createGate({ windows: [{ count: 2, windowMs: 1000 }], concurrency: 10, clock, safetyMarginMs: 0 });
+    const order: number[] = [];
+    const all = [0, 1, 2, 3, 4].map((i) => gate.acquire().then((t) => order.push(i) && t.startedAt));
+    await clock.advance(0);
+    expect(order).toEqual([0, 1]);
+    expect(clock.timers()).toBe(1);
+    await clock.advance(999);
+    expect(order).toEqual([0, 1]);
+    await clock.advance(1);
+    expect(order).toEqual([0, 1, 2, 3]);
+    await clock.advance(1000);
+    expect(order).toEqual([0, 1, 2, 3, 4]);
+    expect(await Promise.all(all)).toEqual([0, 0, 1000, 1000, 2000]);
+    expect(gate.stats()).toMatchObject({ admitted: 5, waited: 3 });
+    gate.close();
+  });
+
+  it('a settled start counts from its response time (bounded), so a late arrival cannot overfill the server window', async () => {
+    const clock = fakeClock();
+    const gate = createGate({ windows: [{ count: 1, windowMs: 1000 }], concurrency: 10, clock, safetyMarginMs: 0 });
+    const t = await gate.acquire();
+    await clock.advance(60);
+    gate.observe({ ...t, status: 200 });
+    let at = -1;
+    void gate.acquire().then((x) => (at = x.startedAt));
+    await clock.advance(990);
+    expect(at).toBe(-1);
+    await clock.advance(10);
+    expect(at).toBe(1060);
+    gate.close();
+  });
+
+  it('a request sent back with front: true goes ahead of everyone waiting', async () => {
+    const clock = fakeClock();
+    const gate = createGate({ windows: [{ count: 1, windowMs: 100 }], concurrency: 10, clock, safetyMarginMs: 0 });
+    const order: string[] = [];
+    await gate.acquire();
+    void gate.acquire().then(() => order.push('a'));
+    void gate.acquire().then(() => order.push('b'));
+    void gate.acquire(undefined, { front: true }).then(() => order.push('429d'));
+    await clock.advance(300);
+    expect(order).toEqual(['429d', 'a', 'b']);
+    gate.close();
+  });
+
+  it('a 429 pauses every send until Retry-After, even with window room left', async () => {
+    const clock = fakeClock();
+    const gate = createGate({ windows: [{ count: 100, windowMs: 1000 }], concurrency: 10, clock, safetyMarginMs: 0 });
+    const t0 = await gate.acquire();
+    gate.observe({ ...t0, status: 429, retryAfterMs: 2000 });
+    let admittedAt = -1;
+    void gate.acquire().then((t) => (admittedAt = t.startedAt));
+    await clock.advance(1999);
+    expect(admittedAt).toBe(-1);
+    await clock.advance(1);
+    expect(admittedAt).toBe(2000);
+    gate.close();
+  });
+
+  it('an aborted waiter leaves the line and rejects with the signal reason', async () => {
+    const clock = fakeClock();
+    const gate = createGate({ windows: [{ count: 1, windowMs: 1000 }], concurrency: 10, clock, safetyMarginMs: 0 });
+    await gate.acquire();
+    const ctl = new AbortController();
+    const p = gate.acquire(ctl.signal);
+    const next = gate.acquire();
+    ctl.abort(new Error('stop'));
+    await expect(p).rejects.toThrow('stop');
+    await clock.advance(1000);
+    await expect(next).resolves.toMatchObject({ startedAt: 1000 });
+    expect(gate.stats().waiting).toBe(0);
+    gate.close();
+  });
+
+  it('concurrency cap and backpressure: never more than concurrency running, ready() holds the producer', async () => {
+    const clock = fakeClock();
+    const gate = createGate({ windows: [], concurrency: 2, maxQueued: 3, clock });
+    let running = 0;
+    let peak = 0;
+    const releases: (() => void)[] = [];
+    const task = () =>
+      new Promise<void>((resolve) => {
+        running++;
+        peak = Math.max(peak, running);
+        releases.push(() => {
+          running--;
+          resolve();
+        });
+      });
+    const done: Promise<void>[] = [];
+    for (let i = 0; i < 5; i++) done.push(gate.run(task));
+    await clock.advance(0);
+    expect(running).toBe(2);
+    expect(gate.stats().queued).toBe(3);
+    let ready = false;
+    void gate.ready().then(() => (ready = true));
+    await clock.advance(0);
+    expect(ready).toBe(false);
+    releases.shift()!();
+    await clock.advance(0);
+    expect(ready).toBe(true);
+    while (releases.length) {
+      releases.shift()!();
+      await clock.advance(0);
+    }
+    await Promise.all(done);
+    expect(peak).toBe(2);
+    gate.close();
+  });
+});
