@@ -15,6 +15,7 @@
  *    sent longer ago than the key lifetime less a margin) is settled with
  *    `GET /v1/<resource>?external_id=<key>` before any new send.
  */
+import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock.js';
 import { AuthError } from '../errors.js';
 import type { NetworkError } from '../http/client.js';
@@ -91,6 +92,8 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
   let authError: AuthError | undefined;
   // Aborted on soft stop or on an auth failure: releases items still waiting for their turn.
   const waitCtl = new AbortController();
+  // Every queued send listens on this one signal: as many listeners as items outstanding.
+  setMaxListeners(0, waitCtl.signal);
   const onStop = () => waitCtl.abort(stopSignal.reason);
   stopSignal.addEventListener('abort', onStop, { once: true });
 
@@ -314,12 +317,25 @@ export function mapItem(job: JobDefinition, item: ClaimedItem, refs: ReturnType<
 }
 
 function parentReason(all: readonly MissingReferenceError[], job: JobDefinition): string {
-  const fixes = all.map((err) =>
-    err.state === 'absent'
-      ? `stage the ${err.job} export that contains ${err.sourceId} (nexus-backfill load ${err.job} FILE)`
-      : `fix ${err.job}:${err.sourceId} (nexus-backfill export-failed ${err.job}) and run nexus-backfill retry ${err.job}`,
-  );
-  return `${all.map((e) => e.message.split('; ')[0]).join('; ')}. To send it: ${[...new Set(fixes)].join('; ')}; then nexus-backfill retry ${job.name}`;
+  // One parent often fills several fields (requester, submitter, comment authors): name it once.
+  const parents = new Map<string, { err: MissingReferenceError; fields: string[] }>();
+  for (const err of all) {
+    const k = `${err.job}:${err.sourceId}`;
+    const p = parents.get(k);
+    if (p) p.fields.push(err.field);
+    else parents.set(k, { err, fields: [err.field] });
+  }
+  const facts: string[] = [];
+  const fixes: string[] = [];
+  for (const [k, { err, fields }] of parents) {
+    facts.push(`${fields.join(', ')} ${fields.length > 1 ? 'point' : 'points'} at ${k}, which is ${err.state === 'absent' ? 'absent from the staged export' : err.state}`);
+    fixes.push(
+      err.state === 'absent'
+        ? `stage the ${err.job} export that contains ${err.sourceId} (nexus-backfill load ${err.job} FILE)`
+        : `fix ${k} (nexus-backfill export-failed ${err.job}) and run nexus-backfill retry ${err.job}`,
+    );
+  }
+  return `${facts.join('; ')}. To send it: ${[...new Set(fixes)].join('; ')}; then nexus-backfill retry ${job.name}`;
 }
 
 /*

@@ -5,6 +5,7 @@
 import type { CommandSpec } from './command.js';
 import { loadCommand } from './load.js';
 import { runCommand } from './run.js';
+import { demoCommand } from './demo.js';
 import { retryCommand } from './retry.js';
 import { exportFailedCommand } from './export-failed.js';
 import { statusCommand } from './status.js';
@@ -13,4 +14,4 @@ import { jobsCommand } from './jobs.js';
 import { simCommand } from './sim.js';
 import { webhookCommand } from './webhook.js';
 
-export const commands: CommandSpec[] = [loadCommand, runCommand, statusCommand, reportCommand, retryCommand, exportFailedCommand, jobsCommand, simCommand, webhookCommand];
+export const commands: CommandSpec[] = [demoCommand, loadCommand, runCommand, statusCommand, reportCommand, retryCommand, exportFailedCommand, jobsCommand, simCommand, webhookCommand];
