@@ -11,6 +11,9 @@ import type { BenchFigure, BenchSuite } from './types.js';
 const SUITES: Record<string, () => Promise<BenchSuite>> = {
   sim: async () => (await import('./sim.js')).simBench,
   store: async () => (await import('./store.js')).storeBench,
+  limits: async () => (await import('./limits.js')).limitsBench,
+  overhead: async () => (await import('./overhead.js')).overheadBench,
+  e2e: async () => (await import('./e2e.js')).e2eBench,
 };
 
 async function main(argv: string[]): Promise<number> {
