@@ -104,6 +104,19 @@ describe('run: the sample migration', () => {
     }
   });
 
+  it('keeps no secret or token in the store', async () => {
+    const { existsSync } = await import('node:fs');
+    for (const file of [db, `${db}-wal`]) {
+      if (!existsSync(file)) continue;
+      const bytes = readFileSync(file).toString('latin1');
+      expect(bytes).not.toContain(sim.clientSecret);
+      expect(bytes).not.toMatch(/Bearer [A-Za-z0-9._-]{8,}/);
+    }
+    const report = await runCli(['report', '--db', db, '--json']);
+    expect(report.code).toBe(0);
+    expect(report.stdout).not.toContain(sim.clientSecret);
+  });
+
   it('a second run sends nothing and creates nothing', async () => {
     const before = sim.stats();
     const r = await runAgainst(sim, db, FAST);
