@@ -135,7 +135,7 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
         }
       },
     });
-    const restore = restoredGate(store);
+    const restore = restoredGate(store, opts.windows, opts.clock.now());
     const gate = createGate({ windows: opts.windows, concurrency: opts.concurrency, clock: opts.clock, ...(restore ? { restore } : {}) });
     sender = createSender({ http, auth, gate, clock: opts.clock });
     const started = opts.clock.now();
@@ -159,8 +159,10 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
           clock: opts.clock,
           brands,
           runId,
+          windows: opts.windows,
           maxAttempts: opts.maxAttempts,
-          maxOutstanding: opts.concurrency * 2,
+          // Enough claimed ahead that the queue never runs dry between claims, still a small multiple.
+          maxOutstanding: opts.concurrency * 4,
           stopSignal: opts.signal,
           onEvent: emit,
         });
@@ -213,15 +215,22 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
   }
 }
 
-function restoredGate(store: Store): GateState | undefined {
-  const raw = store.loadLimiterState();
-  if (!raw) return undefined;
+/**
+ * The limiter of a resumed run starts from every send the server may still
+ * count (the send log, written before each request left) and from what the
+ * adaptive layer had learned (the last flushed snapshot).
+ */
+function restoredGate(store: Store, windows: readonly RateWindow[], now: number): GateState | undefined {
+  const longest = Math.max(0, ...windows.map((w) => w.windowMs));
+  const sends = store.recentSends(now - longest);
+  let adaptive: GateState['adaptive'];
   try {
-    const s = JSON.parse(raw) as GateState;
-    return Array.isArray(s.sends) ? s : undefined;
+    adaptive = (JSON.parse(store.loadLimiterState() ?? 'null') as GateState | null)?.adaptive;
   } catch {
-    return undefined;
+    adaptive = undefined;
   }
+  if (sends.length === 0 && !adaptive) return undefined;
+  return { sends, ...(adaptive ? { adaptive } : {}) };
 }
 
 async function brandResolver(store: Store, sender: Sender, opts: MigrateOptions, fromStaged: boolean, notice: (m: string) => void): Promise<BrandResolver> {

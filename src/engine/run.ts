@@ -24,7 +24,7 @@ import { redact } from '../auth/redact.js';
 import type { Gate } from '../limits/gate.js';
 import type { ClaimedItem, Outcome as StoreOutcome, Store } from '../store/index.js';
 import type { LoadedJob } from '../sources/job-loader.js';
-import { type BrandResolver, ItemRejectedError, type JobDefinition, MissingReferenceError, type RequestSpec } from '../types.js';
+import { type BrandResolver, ItemRejectedError, type JobDefinition, MissingReferenceError, type RateWindow, type RequestSpec } from '../types.js';
 import { createRunMetrics, type RunMetrics } from './metrics.js';
 import { classify, responseFacts } from './outcome.js';
 import { createRefs } from './refs.js';
@@ -58,6 +58,8 @@ export interface RunEngineOptions {
   clock: Clock;
   brands: BrandResolver;
   runId: string;
+  /** The quota windows in force: the send log keeps the longest one's worth. */
+  windows: readonly RateWindow[];
   maxAttempts: number;
   /** Outstanding items at most (claimed, queued or in flight): backpressure. */
   maxOutstanding: number;
@@ -88,6 +90,7 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
   const metrics = createRunMetrics(opts.runId);
   const refs = createRefs(store);
   let buffer: StoreOutcome[] = [];
+  const longestWindowMs = Math.max(0, ...opts.windows.map((w) => w.windowMs));
   let retries = 0;
   let authError: AuthError | undefined;
   // Aborted on soft stop or on an auth failure: releases items still waiting for their turn.
@@ -107,6 +110,7 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
       store.recordOutcomes({ outcomes, metrics: metrics.drain() });
     }
     store.saveLimiterState(JSON.stringify(opts.gate.snapshot()));
+    store.pruneSends(clock.now() - longestWindowMs);
   };
   const flushTimer = setInterval(() => flush(), opts.flushMs ?? 250);
   flushTimer.unref();
@@ -221,18 +225,35 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
 
   // Sender events feed the per-second metrics.
   const onSenderEvent = (e: SenderEvent) => {
-    if (e.type === 'send') metrics.send(e.startedAt);
+    if (e.type === 'send') {
+      // Before the request leaves: a run resumed after kill -9 knows every send the server still counts.
+      store.recordSend(e.startedAt);
+      metrics.send(e.startedAt);
+    }
     else if (e.type === 'response') metrics.response(clock.now(), e.status, e.latencyMs);
     else if (e.type === 'network_error') metrics.response(clock.now(), undefined);
     emit(e);
   };
   const unsubscribe = subscribe(sender, onSenderEvent);
 
-  const outstanding = new Set<Promise<void>>();
+  // Items claimed and not yet recorded. The loop sleeps on `settled` until one finishes.
+  let outstanding = 0;
+  let wake: (() => void) | undefined;
+  const settled = () => new Promise<void>((resolve) => (wake = resolve));
   const track = (p: Promise<void>) => {
-    outstanding.add(p);
-    p.finally(() => outstanding.delete(p)).catch(() => {});
+    outstanding++;
+    p.then(() => {
+      outstanding--;
+      wake?.();
+      wake = undefined;
+    });
   };
+  const drain = async () => {
+    while (outstanding > 0) await settled();
+  };
+  // Claim in pages of at least half the room: a claim is a write transaction, and claiming the one
+  // slot each response frees would spend more CPU in SQLite than in sending.
+  const minPage = Math.max(1, Math.floor(opts.maxOutstanding / 2));
 
   let fatal: unknown;
   try {
@@ -242,9 +263,9 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
       emit({ type: 'job_start', job: job.name, pending: store.counts([job.name])[job.name]?.pending ?? 0 });
       for (;;) {
         if (waitCtl.signal.aborted || fatal) break;
-        const room = opts.maxOutstanding - outstanding.size;
-        if (room <= 0) {
-          await Promise.race(outstanding);
+        const room = opts.maxOutstanding - outstanding;
+        if (room < minPage && outstanding > 0) {
+          await settled();
           continue;
         }
         const page = store.claimDue(job.name, room, clock.now());
@@ -259,8 +280,8 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
           }
           continue;
         }
-        if (outstanding.size > 0) {
-          await Promise.race(outstanding);
+        if (outstanding > 0) {
+          await settled();
           continue;
         }
         // Nothing in flight: make the buffered retries visible, then sleep until the next one is due.
@@ -269,12 +290,12 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
         if (next === null) break;
         await clock.sleep(Math.max(1, next - clock.now()), waitCtl.signal).catch(() => {});
       }
-      await Promise.allSettled(outstanding);
+      await drain();
       flush();
       emit({ type: 'job_end', job: job.name });
     }
   } finally {
-    await Promise.allSettled(outstanding);
+    await drain();
     clearInterval(flushTimer);
     unsubscribe();
     stopSignal.removeEventListener('abort', onStop);
@@ -295,10 +316,15 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
  * A create's key is the item key. A PATCH of a changed record gets a key of
  * its own per body (`<key>@<hash>`): reusing the create's key with another
  * method and body would be refused as idempotency_key_reused, and each
- * distinct update must be applied once.
+ * distinct update must be applied once. After a failure the server keeps
+ * under its key (a 4xx), an item sent again (retry, or a fixed record
+ * re-staged) carries its key generation (`#<n>`, see ClaimedItem.generation):
+ * the old key would replay the old failure for 24 h, or be refused for the
+ * new body.
  */
-export function idempotencyKey(item: Pick<ClaimedItem, 'key' | 'mode' | 'hash'>): string {
-  return item.mode === 'create' ? item.key : `${item.key}@${item.hash.slice(0, 16)}`;
+export function idempotencyKey(item: Pick<ClaimedItem, 'key' | 'mode' | 'hash' | 'generation'>): string {
+  const gen = item.generation > 0 ? `#${item.generation}` : '';
+  return item.mode === 'create' ? `${item.key}${gen}` : `${item.key}@${item.hash.slice(0, 16)}${gen}`;
 }
 
 /** Maps a claimed item to its request; the engine, not the job, fixes the external_id of a create to the item key. */

@@ -10,21 +10,28 @@ import type { JobDefinition } from '../types.js';
 import type { ElementsBatch, LinesBatch } from './readers.js';
 import { lineKey } from '../store/index.js';
 
+/**
+ * What a parser thread hands back, shaped to cross the thread boundary cheaply
+ * (a few transferred buffers and flat strings, not thousands of small objects):
+ * the main thread, which does all the SQLite work, should spend nothing on it.
+ */
 export interface ParsedBatch {
   n: number;
+  /** The batch bytes, handed back (transferred) with the result: payloads are slices of it. */
+  buf: Uint8Array;
+  /** Per record, 4 integers: start and end byte of the record in `buf`, its line, and its element index (-1 for an NDJSON line). */
+  nums: Int32Array;
   sourceIds: string[];
-  hashes: string[];
-  /** Why each record is invalid, or null. */
-  reasons: (string | null)[];
-  lines: number[];
-  /** Element index, or -1 for an NDJSON line. */
-  indexes: number[];
-  /** Byte range of the record in the batch buffer: the payload when `json` is null. */
-  starts: number[];
-  ends: number[];
-  /** The record JSON when the job's parse returned a new object (not the raw one). */
-  json: (string | null)[];
+  /** The content hashes, HASH_CHARS characters each, concatenated. */
+  hashes: string;
+  /** Why records are invalid: [record number, reason] pairs (most batches have none). */
+  reasons: [number, string][];
+  /** The record JSON when the job's parse returned a new object (not the raw one): [record number, json] pairs. */
+  json: [number, string][];
 }
+
+/** Length of a content hash: SHA-1 in base64url (stores hold these; change it and every record reads as changed). */
+export const HASH_CHARS = 27;
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -44,8 +51,13 @@ function oneLine(message: string): string {
 }
 
 export function parseBatch(job: JobDefinition, batch: LinesBatch | ElementsBatch, file: string | null): ParsedBatch {
-  const out: ParsedBatch = { n: 0, sourceIds: [], hashes: [], reasons: [], lines: [], indexes: [], starts: [], ends: [], json: [] };
   const buf = batch.buf;
+  let nums = new Int32Array(batch.kind === 'lines' ? 1024 : batch.meta.length);
+  const sourceIds: string[] = [];
+  const hashes: string[] = [];
+  const reasons: [number, string][] = [];
+  const jsons: [number, string][] = [];
+  let n = 0;
   const add = (start: number, end: number, line: number, index: number) => {
     while (start < end && isBlank(buf[start]!)) start++;
     while (end > start && isBlank(buf[end - 1]!)) end--;
@@ -89,15 +101,20 @@ export function parseBatch(job: JobDefinition, batch: LinesBatch | ElementsBatch
         }
       }
     }
-    out.n++;
-    out.sourceIds.push(reason === null || sourceId === null ? (sourceId ?? lineKey(file, line, index < 0 ? undefined : index)) : sourceId);
-    out.hashes.push(json === null ? hash('sha1', bytes, 'base64url') : hash('sha1', json, 'base64url'));
-    out.reasons.push(reason);
-    out.lines.push(line);
-    out.indexes.push(index);
-    out.starts.push(start);
-    out.ends.push(end);
-    out.json.push(json);
+    sourceIds.push(reason === null || sourceId === null ? (sourceId ?? lineKey(file, line, index < 0 ? undefined : index)) : sourceId);
+    hashes.push(json === null ? hash('sha1', bytes, 'base64url') : hash('sha1', json, 'base64url'));
+    if (reason !== null) reasons.push([n, reason]);
+    if (json !== null) jsons.push([n, json]);
+    if (nums.length < (n + 1) * 4) {
+      const grown = new Int32Array(nums.length * 2);
+      grown.set(nums);
+      nums = grown;
+    }
+    nums[n * 4] = start;
+    nums[n * 4 + 1] = end;
+    nums[n * 4 + 2] = line;
+    nums[n * 4 + 3] = index;
+    n++;
   };
   if (batch.kind === 'lines') {
     let line = batch.firstLine;
@@ -114,5 +131,5 @@ export function parseBatch(job: JobDefinition, batch: LinesBatch | ElementsBatch
     const m = batch.meta;
     for (let i = 0; i < m.length; i += 4) add(m[i]!, m[i + 1]!, m[i + 2]!, m[i + 3]!);
   }
-  return out;
+  return { n, buf, nums: nums.subarray(0, n * 4), sourceIds, hashes: hashes.join(''), reasons, json: jsons };
 }

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { JobDefinition } from '../types.js';
 import type { ElementsBatch, LinesBatch } from './readers.js';
-import { parseBatch } from './parse-records.js';
+import { parseBatch, type ParsedBatch } from './parse-records.js';
 import { importJobModule, jobsInModule } from './job-module.js';
 
 interface WorkerInit {
@@ -21,12 +21,15 @@ const job: JobDefinition | undefined = jobsInModule(mod).find((j) => j.name === 
 if (!job) throw new Error(`${init.jobFile} no longer defines the job ${init.jobName}`);
 
 parentPort!.on('message', (msg: { seq: number; batch: LinesBatch | ElementsBatch; file: string | null }) => {
-  // Buffers arrive as Uint8Array after cloning.
+  // The batch bytes arrive transferred, as a Uint8Array; they go back (transferred) with the result.
   const batch = { ...msg.batch, buf: Buffer.from(msg.batch.buf.buffer, msg.batch.buf.byteOffset, msg.batch.buf.byteLength) } as LinesBatch | ElementsBatch;
+  let result: ParsedBatch;
   try {
-    parentPort!.postMessage({ seq: msg.seq, result: parseBatch(job, batch, msg.file) });
+    result = parseBatch(job, batch, msg.file);
   } catch (err) {
     parentPort!.postMessage({ seq: msg.seq, error: String((err as Error).stack ?? err) });
+    return;
   }
+  parentPort!.postMessage({ seq: msg.seq, result }, [result.buf.buffer as ArrayBuffer, result.nums.buffer as ArrayBuffer]);
 });
 parentPort!.postMessage({ ready: true });

@@ -38,7 +38,12 @@ export interface FileProblem {
 
 export type ReadBatch = LinesBatch | ElementsBatch | FileProblem;
 
-const BATCH_BYTES = 512 * 1024;
+/**
+ * Bytes per batch handed to a parser thread, and per read: small enough that
+ * the few batches in flight (see stage.ts) stay a few MB, large enough that
+ * messages between threads are rare (~200 records of 1.3 KB per batch).
+ */
+const BATCH_BYTES = 256 * 1024;
 const GZIP_MAGIC = [0x1f, 0x8b];
 
 function isGzip(file: string): boolean {
@@ -52,7 +57,7 @@ function isGzip(file: string): boolean {
 }
 
 function openStream(file: string): Readable {
-  const raw = createReadStream(file, { highWaterMark: 1024 * 1024 });
+  const raw = createReadStream(file, { highWaterMark: BATCH_BYTES });
   if (!isGzip(file)) return raw;
   const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   raw.on('error', (err) => gunzip.destroy(err));

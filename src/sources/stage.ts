@@ -16,7 +16,7 @@ import { hash } from 'node:crypto';
 import type { Store, StageCounts, StageRecord } from '../store/index.js';
 import { lineKey } from '../store/index.js';
 import type { LoadedJob } from './job-loader.js';
-import { parseBatch, type ParsedBatch } from './parse-records.js';
+import { HASH_CHARS, parseBatch, type ParsedBatch } from './parse-records.js';
 import { readBatches, type ElementsBatch, type ExportFormat, type LinesBatch } from './readers.js';
 
 export interface StageFilesOptions {
@@ -60,7 +60,11 @@ class ParsePool {
     const pool = new ParsePool();
     const ready: Promise<void>[] = [];
     for (let i = 0; i < n; i++) {
-      const w = new Worker(new URL('./parse-worker.js', import.meta.url), { workerData: { jobFile: job.file, jobName: job.job.name } });
+      const w = new Worker(new URL('./parse-worker.js', import.meta.url), {
+        workerData: { jobFile: job.file, jobName: job.job.name },
+        // Parsing makes short-lived garbage only: a small young generation keeps each thread's footprint small.
+        resourceLimits: { maxYoungGenerationSizeMb: 8 },
+      });
       ready.push(
         new Promise<void>((resolve, reject) => {
           w.once('error', reject);
@@ -99,7 +103,10 @@ class ParsePool {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       this.#pending.set(seq, { resolve, reject });
-      this.#workers[this.#next++ % this.#workers.length]!.postMessage({ seq, batch, file });
+      // Transferred, not cloned (a clone copies the whole ArrayBuffer under the view, and slowly): into a copy
+      // that owns its memory, since the reader's chunks may share theirs. The worker hands it back with the result.
+      const own = new Uint8Array(batch.buf);
+      this.#workers[this.#next++ % this.#workers.length]!.postMessage({ seq, batch: { ...batch, buf: own }, file }, [own.buffer]);
     });
   }
 
@@ -123,50 +130,70 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
   const counts: StageCounts = { new: 0, unchanged: 0, changed: 0, invalid: 0 };
   const files: FileReport[] = [];
   let staged = 0;
+  let uncommitted = 0;
+  let open = false;
   let seq = 0;
+  const add = (c: StageCounts) => {
+    counts.new += c.new;
+    counts.unchanged += c.unchanged;
+    counts.changed += c.changed;
+    counts.invalid += c.invalid;
+  };
+  const begin = () => {
+    if (!open) store.beginStaging();
+    open = true;
+  };
+  const commit = () => {
+    store.commitStaging();
+    open = false;
+    staged += uncommitted;
+    uncommitted = 0;
+    opts.onProgress?.(staged);
+  };
+  // Batches in flight (read, being parsed, or parsed and waiting for their turn): bounded, so memory stays
+  // constant whatever the file size, and deep enough that parser threads never wait for the writer.
+  const maxQueued = Math.max(2, nWorkers * 3);
   try {
     for (const file of opts.files) {
       const report: FileReport = { file, format: 'ndjson', records: 0, invalid: 0 };
       files.push(report);
-      let acc: StageRecord[] = [];
-      const commit = () => {
-        if (acc.length === 0) return;
-        const c = store.stage(name, file, acc);
-        counts.new += c.new;
-        counts.unchanged += c.unchanged;
-        counts.changed += c.changed;
-        counts.invalid += c.invalid;
-        staged += acc.length;
-        acc = [];
-        opts.onProgress?.(staged);
-      };
-      const apply = (batch: LinesBatch | ElementsBatch, r: ParsedBatch) => {
+      // Each parsed batch goes to SQLite as soon as it is its turn (file order), inside one transaction per
+      // `commitEvery` records: SQLite work interleaves with parsing instead of stalling the parsers.
+      const apply = (r: ParsedBatch) => {
+        const buf = Buffer.from(r.buf.buffer, r.buf.byteOffset, r.buf.byteLength);
+        const nums = r.nums;
+        const recs: StageRecord[] = new Array(r.n);
         for (let i = 0; i < r.n; i++) {
-          const reason = r.reasons[i];
-          const json = r.json[i];
-          acc.push({
+          const index = nums[i * 4 + 3]!;
+          recs[i] = {
             sourceId: r.sourceIds[i]!,
-            payload: json ?? batch.buf.subarray(r.starts[i], r.ends[i]),
-            hash: r.hashes[i]!,
-            line: r.lines[i]!,
-            ...(r.indexes[i]! >= 0 ? { index: r.indexes[i]! } : {}),
-            ...(reason !== null && reason !== undefined ? { reason } : {}),
-          });
-          if (reason !== null) report.invalid++;
+            payload: buf.subarray(nums[i * 4]!, nums[i * 4 + 1]!),
+            hash: r.hashes.slice(i * HASH_CHARS, (i + 1) * HASH_CHARS),
+            line: nums[i * 4 + 2]!,
+            index: index >= 0 ? index : undefined,
+            reason: undefined,
+          };
         }
+        for (const [i, reason] of r.reasons) recs[i]!.reason = reason;
+        for (const [i, json] of r.json) recs[i]!.payload = json;
+        report.invalid += r.reasons.length;
         report.records += r.n;
-        if (acc.length >= commitEvery) commit();
+        begin();
+        add(store.stage(name, file, recs));
+        uncommitted += r.n;
+        if (uncommitted >= commitEvery) commit();
       };
-      const queue: { batch: LinesBatch | ElementsBatch; result: Promise<ParsedBatch> }[] = [];
-      const maxQueued = Math.max(2, nWorkers * 2);
+      const queue: Promise<ParsedBatch>[] = [];
+      const drain = async () => {
+        while (queue.length) apply(await queue.shift()!);
+      };
       for await (const b of readBatches(file, job.job.resource, (f) => (report.format = f))) {
         if (b.kind === 'problem') {
-          while (queue.length) {
-            const q = queue.shift()!;
-            apply(q.batch, await q.result);
-          }
+          await drain();
           const reason = `${file}: ${b.reason}`;
-          acc.push({ sourceId: lineKey(file, b.line), payload: '', hash: hash('sha1', reason, 'base64url'), line: b.line, reason });
+          begin();
+          add(store.stage(name, file, [{ sourceId: lineKey(file, b.line), payload: '', hash: hash('sha1', reason, 'base64url'), line: b.line, reason }]));
+          uncommitted++;
           report.records++;
           report.invalid++;
           continue;
@@ -174,18 +201,16 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
         const s = seq++;
         const result = pool ? pool.parse(s, b, file) : Promise.resolve(parseBatch(job.job, b, file));
         result.catch(() => {}); // awaited in order below; this only keeps an early failure from being reported as unhandled
-        queue.push({ batch: b, result });
-        while (queue.length >= maxQueued) {
-          const q = queue.shift()!;
-          apply(q.batch, await q.result);
-        }
+        queue.push(result);
+        while (queue.length >= maxQueued) apply(await queue.shift()!);
       }
-      while (queue.length) {
-        const q = queue.shift()!;
-        apply(q.batch, await q.result);
-      }
-      commit();
+      await drain();
     }
+    if (open) commit();
+  } catch (err) {
+    // Whole records or nothing: what was staged since the last commit is dropped, loading again adds it.
+    store.rollbackStaging();
+    throw err;
   } finally {
     await pool?.close();
   }

@@ -78,16 +78,30 @@ export class CheckpointStore {
     this.#now = now;
     // Numbered parameters (?1) become named ones (@p1): better-sqlite3 binds names, called with P(...).
     const p = (sql: string) => db.prepare(sql.replace(/\?(\d+)/g, '@p$1'));
-    const itemCols = `id, job_id, source_id, state, mode, payload, hash, reason, file_id, line, elem, sends, attempts, target_id,
-      err_status, err_code, err_message, err_body, next_hash IS NOT NULL AS has_next, updated_at, first_sent_at`;
+    // Payloads live in `bodies` (migration 2): item rows stay narrow for claims, outcomes and scans.
+    const itemCols = `i.id, i.job_id, i.source_id, i.state, i.mode, b.payload, i.hash, i.reason, i.file_id, i.line, i.elem, i.sends, i.attempts,
+      i.target_id, i.err_status, i.err_code, i.err_message, i.err_body, i.next_hash IS NOT NULL AS has_next, i.updated_at, i.first_sent_at, i.generation`;
+    const withBody = `items AS i LEFT JOIN bodies AS b ON b.id = i.id`;
+    // Repeating the partial index's WHERE lets SQLite use items_open (see migrations.ts).
+    const OPEN = `state NOT IN ('pending', 'done')`;
+    // Which failures turn the key over when the item goes back to pending (see ClaimedItem.generation).
+    // 1 or 0 (never NULL: a NULL status is no such failure).
+    const keyUsed = (status: string) => `(CASE WHEN ${status} BETWEEN 400 AND 499 AND ${status} NOT IN (408, 409, 425, 429) THEN 1 ELSE 0 END)`;
     this.#s = {
       jobsAll: p(`SELECT id, name FROM jobs`),
       filesAll: p(`SELECT id, path FROM files`),
       refState: p(`SELECT state, target_id FROM items WHERE job_id = ? AND source_id = ?`),
-      counts: p(`SELECT job_id, state, count(*) AS n FROM items GROUP BY job_id, state`),
-      itemsByState: p(`SELECT ${itemCols} FROM items WHERE job_id = ? AND state = ? ORDER BY id`),
-      itemByKey: p(`SELECT ${itemCols} FROM items WHERE job_id = ? AND source_id = ?`),
-      records: p(`SELECT source_id, payload FROM items WHERE job_id = ? AND state != 'invalid' ORDER BY id`),
+      // Counts without an index on state for every row: all items per job (the narrow key index), pending ones
+      // (items_due), the rest but done (items_open); done is what remains.
+      countAll: p(`SELECT job_id, count(*) AS n FROM items GROUP BY job_id`),
+      countPending: p(`SELECT job_id, count(*) AS n FROM items WHERE state = 'pending' GROUP BY job_id`),
+      countOpen: p(`SELECT job_id, state, count(*) AS n FROM items WHERE ${OPEN} GROUP BY job_id, state`),
+      itemsByOpenState: p(`SELECT ${itemCols} FROM ${withBody} WHERE i.job_id = ? AND i.state = ? AND i.${OPEN} ORDER BY i.id`),
+      // pending and done: a scan in staging order (no sort of possibly millions of rows).
+      itemsByBulkState: p(`SELECT ${itemCols} FROM items AS i NOT INDEXED LEFT JOIN bodies AS b ON b.id = i.id WHERE i.job_id = ? AND i.state = ? ORDER BY i.id`),
+      itemByKey: p(`SELECT ${itemCols} FROM ${withBody} WHERE i.job_id = ? AND i.source_id = ?`),
+      records: p(`SELECT i.source_id, b.payload FROM items AS i JOIN bodies AS b ON b.id = i.id WHERE i.job_id = ? AND i.state != 'invalid' ORDER BY i.id`),
+      recentSends: p(`SELECT at, n FROM send_log WHERE at >= ? ORDER BY at`),
       nextDue: p(`SELECT min(next_attempt_at) AS t FROM items WHERE job_id = ? AND state = 'pending'`),
       runs: p(`SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?`),
       metricsAll: p(`SELECT * FROM metrics ORDER BY second, run_id`),
@@ -98,38 +112,48 @@ export class CheckpointStore {
       Object.assign(this.#s, {
         jobInsert: p(`INSERT INTO jobs (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`),
         fileInsert: p(`INSERT INTO files (path) VALUES (?) ON CONFLICT (path) DO UPDATE SET path = excluded.path RETURNING id`),
-        stageInsert: p(`INSERT INTO items (job_id, source_id, state, payload, hash, reason, file_id, line, elem, staged_at, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, source_id) DO NOTHING`),
+        stageInsert: p(`INSERT INTO items (job_id, source_id, state, hash, reason, file_id, line, elem, staged_at, updated_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, source_id) DO NOTHING`),
+        bodyInsert: p(`INSERT INTO bodies (id, payload) VALUES (?, ?)`),
         stageExisting: p(`SELECT id, state, hash, next_hash, first_sent_at, target_id FROM items WHERE job_id = ? AND source_id = ?`),
-        stageReplace: p(`UPDATE items SET state = ?, mode = ?, payload = ?, hash = ?, reason = ?, file_id = ?, line = ?, elem = ?,
-          next_payload = NULL, next_hash = NULL, sends = 0, attempts = 0, next_attempt_at = 0, first_sent_at = NULL, last_sent_at = NULL,
+        // A changed record replaces a body nobody waits on. A failure whose response the server keeps for its key
+        // turns the key over (generation + 1), so the new content is not answered with the old failure.
+        stageReplace: p(`UPDATE items SET state = ?, mode = ?, hash = ?, reason = ?, file_id = ?, line = ?, elem = ?,
+          next_hash = NULL, sends = 0, attempts = 0, next_attempt_at = 0, first_sent_at = NULL, last_sent_at = NULL,
+          generation = generation + ${keyUsed('err_status')},
           err_status = NULL, err_code = NULL, err_message = NULL, err_body = NULL, updated_at = ? WHERE id = ?`),
-        stageQueue: p(`UPDATE items SET next_payload = ?, next_hash = ?, file_id = ?, line = ?, elem = ?, updated_at = ? WHERE id = ?`),
+        bodySet: p(`INSERT INTO bodies (id, payload) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET payload = excluded.payload, next_payload = NULL`),
+        stageQueue: p(`UPDATE items SET next_hash = ?, file_id = ?, line = ?, elem = ?, updated_at = ? WHERE id = ?`),
+        bodyQueue: p(`UPDATE bodies SET next_payload = ? WHERE id = ?`),
+        // The body that waited behind a sent one becomes the body (see done and failed).
+        bodyPromote: p(`UPDATE bodies SET payload = next_payload, next_payload = NULL WHERE id = ? AND next_payload IS NOT NULL`),
         claim: p(`UPDATE items SET state = 'inflight', sends = sends + 1, first_sent_at = coalesce(first_sent_at, ?1), last_sent_at = ?1, updated_at = ?1
           WHERE id IN (SELECT id FROM items WHERE job_id = ?2 AND state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?3)
-          RETURNING id, source_id, payload, hash, mode, target_id, attempts, sends, first_sent_at, file_id, line, elem, next_attempt_at`),
-        recover: p(`UPDATE items SET state = 'pending', next_attempt_at = 0, updated_at = ? WHERE job_id = ? AND state = 'inflight'`),
+          RETURNING id, source_id, (SELECT payload FROM bodies WHERE bodies.id = items.id) AS payload, hash, mode, target_id, attempts, sends,
+            first_sent_at, file_id, line, elem, next_attempt_at, generation`),
+        recover: p(`UPDATE items SET state = 'pending', next_attempt_at = 0, updated_at = ? WHERE job_id = ? AND state = 'inflight' AND ${OPEN}`),
         unsend: p(`UPDATE items SET sends = max(sends - 1, 0), first_sent_at = CASE WHEN sends <= 1 THEN NULL ELSE first_sent_at END WHERE id = ?`),
         done: p(`UPDATE items SET
             state = CASE WHEN next_hash IS NULL THEN 'done' ELSE 'pending' END,
             mode = CASE WHEN next_hash IS NULL THEN mode ELSE 'update' END,
-            payload = coalesce(next_payload, payload), hash = coalesce(next_hash, hash), next_payload = NULL, next_hash = NULL,
+            hash = coalesce(next_hash, hash), next_hash = NULL,
             sends = CASE WHEN next_hash IS NULL THEN sends ELSE 0 END,
             attempts = CASE WHEN next_hash IS NULL THEN attempts ELSE 0 END,
             first_sent_at = CASE WHEN next_hash IS NULL THEN first_sent_at ELSE NULL END,
             next_attempt_at = 0, target_id = ?1, done_at = ?2, updated_at = ?2,
             err_status = NULL, err_code = NULL, err_message = NULL, err_body = NULL
-          WHERE id = ?3 AND state = 'inflight'`),
+          WHERE id = ?3 AND state = 'inflight' RETURNING state`),
         mapId: p(`INSERT INTO id_map (job_id, source_id, target_id, mapped_at) SELECT job_id, source_id, ?1, ?2 FROM items WHERE id = ?3
           ON CONFLICT (job_id, source_id) DO UPDATE SET target_id = excluded.target_id, mapped_at = excluded.mapped_at`),
         failed: p(`UPDATE items SET
             state = CASE WHEN next_hash IS NULL THEN 'failed' ELSE 'pending' END,
-            payload = coalesce(next_payload, payload), hash = coalesce(next_hash, hash), next_payload = NULL, next_hash = NULL,
+            generation = generation + CASE WHEN next_hash IS NOT NULL THEN ${keyUsed('?1')} ELSE 0 END,
+            hash = coalesce(next_hash, hash), next_hash = NULL,
             sends = CASE WHEN next_hash IS NULL THEN sends ELSE 0 END,
             first_sent_at = CASE WHEN next_hash IS NULL THEN first_sent_at ELSE NULL END,
             attempts = CASE WHEN next_hash IS NULL THEN attempts + 1 ELSE 0 END, next_attempt_at = 0,
             err_status = ?1, err_code = ?2, err_message = ?3, err_body = ?4, updated_at = ?5
-          WHERE id = ?6 AND state = 'inflight'`),
+          WHERE id = ?6 AND state = 'inflight' RETURNING state`),
         retryLater: p(`UPDATE items SET state = 'pending', next_attempt_at = ?1, attempts = attempts + ?2,
             err_status = ?3, err_code = ?4, err_message = ?5, err_body = ?6, updated_at = ?7 WHERE id = ?8 AND state = 'inflight'`),
         dead: p(`UPDATE items SET state = 'dead', attempts = attempts + 1,
@@ -137,9 +161,12 @@ export class CheckpointStore {
         wait: p(`UPDATE items SET state = 'pending', next_attempt_at = ?1, err_status = NULL, err_code = 'waiting', err_message = ?2, err_body = NULL,
             updated_at = ?3 WHERE id = ?4 AND state = 'inflight'`),
         release: p(`UPDATE items SET state = 'pending', updated_at = ? WHERE id = ? AND state = 'inflight'`),
-        retryFailed: p(`UPDATE items SET state = 'pending', attempts = 0, sends = 0, first_sent_at = NULL, next_attempt_at = 0, updated_at = ?
-          WHERE job_id = ? AND state = 'failed'`),
-        retryDead: p(`UPDATE items SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ? WHERE job_id = ? AND state = 'dead'`),
+        retryFailed: p(`UPDATE items SET state = 'pending', attempts = 0, sends = 0, first_sent_at = NULL, next_attempt_at = 0, updated_at = ?,
+          generation = generation + ${keyUsed('err_status')} WHERE job_id = ? AND state = 'failed' AND ${OPEN}`),
+        retryDead: p(`UPDATE items SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?,
+          generation = generation + ${keyUsed('err_status')} WHERE job_id = ? AND state = 'dead' AND ${OPEN}`),
+        sendLog: p(`INSERT INTO send_log (at, n) VALUES (?, 1) ON CONFLICT (at) DO UPDATE SET n = n + 1`),
+        sendPrune: p(`DELETE FROM send_log WHERE at < ?`),
         metrics: p(`INSERT INTO metrics (run_id, second, sends, r2xx, r4xx, r429, r5xx, rnet, done, ${HIST_COLS.join(', ')})
           VALUES (${new Array(9 + HIST_COLS.length).fill('?').join(', ')})
           ON CONFLICT (run_id, second) DO UPDATE SET sends = sends + excluded.sends, r2xx = r2xx + excluded.r2xx, r4xx = r4xx + excluded.r4xx,
@@ -209,7 +236,9 @@ export class CheckpointStore {
           const reason = r.reason ?? null;
           let sourceId = r.sourceId;
           for (let pass = 0; pass < 2; pass++) {
-            if (s.stageInsert!.run(jobId, sourceId, state, r.payload, r.hash, reason, fileId, r.line, elem, now, now).changes === 1) {
+            const ins = s.stageInsert!.run(jobId, sourceId, state, r.hash, reason, fileId, r.line, elem, now, now);
+            if (ins.changes === 1) {
+              s.bodyInsert!.run(ins.lastInsertRowid, r.payload);
               if (state === 'pending') counts.new++;
               break;
             }
@@ -222,15 +251,17 @@ export class CheckpointStore {
                 sourceId = lineKey(file, r.line, r.index);
                 continue;
               }
-              s.stageReplace!.run('invalid', 'create', r.payload, r.hash, reason, fileId, r.line, elem, now, ex.id);
+              s.stageReplace!.run('invalid', 'create', r.hash, reason, fileId, r.line, elem, now, ex.id);
+              s.bodySet!.run(ex.id, r.payload);
               break;
             }
             if (locked) {
               if (r.hash === ex.next_hash || (r.hash === ex.hash && ex.next_hash === null)) counts.unchanged++;
               else {
                 // A body was sent and its outcome is unknown: it keeps that body; the change follows as an update.
-                if (r.hash === ex.hash) s.stageQueue!.run(null, null, fileId, r.line, elem, now, ex.id);
-                else s.stageQueue!.run(r.payload, r.hash, fileId, r.line, elem, now, ex.id);
+                const back = r.hash === ex.hash;
+                s.stageQueue!.run(back ? null : r.hash, fileId, r.line, elem, now, ex.id);
+                s.bodyQueue!.run(back ? null : r.payload, ex.id);
                 counts.changed++;
               }
               break;
@@ -240,7 +271,8 @@ export class CheckpointStore {
               break;
             }
             const mode = ex.target_id !== null ? 'update' : 'create';
-            s.stageReplace!.run('pending', mode, r.payload, r.hash, null, fileId, r.line, elem, now, ex.id);
+            s.stageReplace!.run('pending', mode, r.hash, null, fileId, r.line, elem, now, ex.id);
+            s.bodySet!.run(ex.id, r.payload);
             counts.changed++;
             break;
           }
@@ -248,6 +280,24 @@ export class CheckpointStore {
       })();
       return counts;
     });
+  }
+
+  beginStaging(): void {
+    this.#guard(() => {
+      if (this.#db.inTransaction) throw new Error('beginStaging: a staging transaction is already open');
+      this.#db.prepare('BEGIN IMMEDIATE').run();
+    });
+  }
+
+  commitStaging(): void {
+    this.#guard(() => {
+      if (this.#db.inTransaction) this.#db.prepare('COMMIT').run();
+    });
+  }
+
+  rollbackStaging(): void {
+    if (this.#closed || !this.#db.inTransaction) return;
+    this.#guard(() => this.#db.prepare('ROLLBACK').run());
   }
 
   claimDue(job: string, limit: number, now: number): ClaimedItem[] {
@@ -268,6 +318,7 @@ export class CheckpointStore {
         attempts: r.attempts,
         sends: r.sends,
         firstSentAt: r.first_sent_at,
+        generation: r.generation,
         file: this.#fileName(r.file_id),
         line: r.line,
         index: r.elem,
@@ -295,13 +346,21 @@ export class CheckpointStore {
       this.#db.transaction(() => {
         for (const o of batch.outcomes) {
           switch (o.kind) {
-            case 'done':
-              if (s.done!.run(P(o.targetId, now, o.id)).changes === 1) s.mapId!.run(P(o.targetId, now, o.id));
+            case 'done': {
+              const row = s.done!.get(P(o.targetId, now, o.id)) as Row | undefined;
+              if (row) {
+                // Still pending after done: a change waited behind the sent body and is now the body.
+                if (row.state === 'pending') s.bodyPromote!.run(o.id);
+                s.mapId!.run(P(o.targetId, now, o.id));
+              }
               break;
-            case 'failed':
+            }
+            case 'failed': {
               if (o.unsent) s.unsend!.run(o.id);
-              s.failed!.run(P(o.status ?? null, o.code ?? null, o.message ?? null, o.body ?? null, now, o.id));
+              const row = s.failed!.get(P(o.status ?? null, o.code ?? null, o.message ?? null, o.body ?? null, now, o.id)) as Row | undefined;
+              if (row?.state === 'pending') s.bodyPromote!.run(o.id);
               break;
+            }
             case 'retry':
               s.retryLater!.run(P(o.nextAttemptAt, o.countsAsAttempt ? 1 : 0, o.status ?? null, o.code ?? null, o.message ?? null, o.body ?? null, now, o.id));
               break;
@@ -354,10 +413,31 @@ export class CheckpointStore {
       this.#loadNames();
       const out: Record<string, StateCounts> = {};
       for (const name of jobs ?? [...this.#jobIds.keys()].sort()) out[name] = emptyCounts();
-      for (const r of this.#s.counts!.all() as Row[]) {
-        const name = this.#jobNames.get(r.job_id);
-        if (name !== undefined && out[name]) out[name][r.state as ItemState] = r.n;
-      }
+      const of = (jobId: number) => {
+        const name = this.#jobNames.get(jobId);
+        return name === undefined ? undefined : out[name];
+      };
+      // One read transaction, so the three counts agree with each other.
+      this.#db.transaction(() => {
+        for (const r of this.#s.countAll!.all() as Row[]) {
+          const c = of(r.job_id);
+          if (c) c.done = r.n;
+        }
+        for (const r of this.#s.countPending!.all() as Row[]) {
+          const c = of(r.job_id);
+          if (c) {
+            c.pending = r.n;
+            c.done -= r.n;
+          }
+        }
+        for (const r of this.#s.countOpen!.all() as Row[]) {
+          const c = of(r.job_id);
+          if (c) {
+            c[r.state as ItemState] = r.n;
+            c.done -= r.n;
+          }
+        }
+      })();
       return out;
     });
   }
@@ -366,7 +446,8 @@ export class CheckpointStore {
     const jobId = this.#guard(() => this.#jobIds.get(job) ?? this.#refreshJobId(job));
     if (jobId === undefined) return;
     for (const state of states) {
-      const it = this.#guard(() => this.#s.itemsByState!.iterate(jobId, state)) as IterableIterator<Row>;
+      const stmt = state === 'pending' || state === 'done' ? this.#s.itemsByBulkState! : this.#s.itemsByOpenState!;
+      const it = this.#guard(() => stmt.iterate(jobId, state)) as IterableIterator<Row>;
       for (const r of it) yield this.#toStoredItem(job, r);
     }
   }
@@ -399,6 +480,7 @@ export class CheckpointStore {
       targetId: r.target_id,
       error: hasError ? { status: r.err_status ?? undefined, code: r.err_code ?? undefined, message: r.err_message ?? undefined, body: r.err_body ?? undefined } : null,
       hasPendingChange: r.has_next === 1,
+      generation: r.generation,
       updatedAt: r.updated_at,
     };
   }
@@ -477,6 +559,24 @@ export class CheckpointStore {
     });
   }
 
+  recordSend(atMs: number): void {
+    this.#guard(() => {
+      this.#s.sendLog!.run(atMs);
+    });
+  }
+
+  recentSends(sinceMs: number): number[] {
+    return this.#guard(() => {
+      const out: number[] = [];
+      for (const r of this.#s.recentSends!.iterate(sinceMs) as IterableIterator<Row>) for (let i = 0; i < r.n; i++) out.push(r.at);
+      return out;
+    });
+  }
+
+  pruneSends(beforeMs: number): number {
+    return this.#guard(() => this.#s.sendPrune!.run(beforeMs).changes);
+  }
+
   saveLimiterState(json: string): void {
     this.#guard(() => {
       this.#s.kvSet!.run(LIMITER_KEY, json, this.#now());
@@ -495,6 +595,8 @@ export class CheckpointStore {
     if (this.#closed) return;
     try {
       if (this.mode === 'writer') {
+        // A staging transaction still open here was not committed: it never happened.
+        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
         releaseLock(this.#db);
         // Folds the WAL back into the database file so the store is one file at rest.
         this.#db.pragma('wal_checkpoint(TRUNCATE)');

@@ -7,7 +7,11 @@
  * loses nothing that was committed; a power loss may lose the last few
  * commits but never corrupts the file. A lost outcome only means the item is
  * sent again, which its Idempotency-Key (the item key) makes safe, so the
- * fsync on every commit that FULL would cost buys nothing here.
+ * fsync on every commit that FULL would cost buys nothing here. Staging keeps
+ * NORMAL too: OFF saves only the fsyncs of checkpoints (measured ~10 % of a
+ * bare blob-insert loop, less of a real load), while a power loss during a
+ * checkpoint with OFF can leave the database file itself corrupt, not just
+ * short of its last commits. A kill -9 never corrupts a WAL store either way.
  *
  * Usage by the engine:
  * ```ts
@@ -55,7 +59,9 @@ export interface Store {
    * transaction. Per record (the item key is `<job>:<sourceId>`):
    * - new source id: a `pending` item (or `invalid` with its reason);
    * - same hash as staged: nothing changes (`unchanged`);
-   * - changed content: a never-sent `pending` item takes it; a `done` item
+   * - changed content (a new key generation when the item's last error is
+   *   one the server keeps under its key, see ClaimedItem.generation):
+   *   a never-sent `pending` item takes it; a `done` item
    *   becomes a `pending` update (PATCH to its target id); a `failed` or
    *   `invalid` item becomes `pending` again; an item whose body was sent and
    *   whose outcome is unknown (`inflight`, a `pending` retry, `dead`) keeps
@@ -66,6 +72,19 @@ export interface Store {
    * Writer only.
    */
   stage(job: string, file: string | null, records: readonly StageRecord[]): StageCounts;
+
+  /**
+   * Opens a write transaction that the following `stage()` calls join (each
+   * as a savepoint) until `commitStaging()`: `load` stages each parsed batch
+   * as it arrives, so SQLite work interleaves with parsing, and commits every
+   * few tens of thousands of records. A kill -9 leaves all or none of what was
+   * staged since the begin. Writer only.
+   */
+  beginStaging(): void;
+  /** Commits the transaction of `beginStaging()` (no-op when none is open). */
+  commitStaging(): void;
+  /** Rolls back the transaction of `beginStaging()` (no-op when none is open). */
+  rollbackStaging(): void;
 
   /**
    * Claims up to `limit` due items of `job` (`pending` with next attempt at or
@@ -120,7 +139,12 @@ export interface Store {
   /** The earliest next-attempt time of the job's pending items, or null when none is pending. */
   nextDueAt(job: string): number | null;
 
-  /** Moves `failed` and/or `dead` items back to `pending` with attempts reset. Returns how many. Writer only. */
+  /**
+   * Moves `failed` and/or `dead` items back to `pending` with attempts reset.
+   * An item whose last error the server keeps under its key (a 4xx other
+   * than 408/409/425/429) gets a new key generation (ClaimedItem.generation).
+   * Returns how many. Writer only.
+   */
   retry(job: string, only?: 'failed' | 'dead'): number;
 
   /** Records the start of a run; option keys that look secret are stored as `[redacted]`. Writer only. */
@@ -130,6 +154,26 @@ export interface Store {
   listRuns(limit?: number): RunInfo[];
   /** Per-second metrics rows of one run, or of all runs, by time. */
   readMetrics(runId?: string): MetricsRow[];
+
+  /**
+   * Logs one send at `atMs` (epoch ms) durably: a prepared upsert into a tiny
+   * table (one row per millisecond with a count), committed on its own, or
+   * with the open transaction if there is one. It costs a few microseconds
+   * and survives kill -9 (WAL: a committed write is in the OS's hands), so
+   * the next run knows every send the server still counts, not only those
+   * of the last limiter flush. Writer only.
+   */
+  recordSend(atMs: number): void;
+
+  /** Send times logged at or after `sinceMs`, ascending (one entry per send). */
+  recentSends(sinceMs: number): number[];
+
+  /**
+   * Forgets sends logged before `beforeMs` (call it on each flush with now
+   * minus the longest quota window). Returns how many log rows were removed.
+   * Writer only.
+   */
+  pruneSends(beforeMs: number): number;
 
   /** Limiter state (send timestamps of the longest window, adaptive state) as the engine serialised it. */
   saveLimiterState(json: string): void;
@@ -157,11 +201,18 @@ export function openStore(file: string, opts: OpenStoreOptions): Store {
   const now = opts.now ?? Date.now;
   const db = openConnection(file, writer, opts.busyTimeoutMs ?? 5000);
   try {
+    // A new store gets 16 KB pages (set before anything is written): a staged record is ~1.3 KB, and SQLite
+    // writes the WAL one page per two system calls, so 4 KB pages made staging spend a third of its time
+    // in the kernel. Measured (bench store, 100,000 tickets): ~2 us less CPU per staged record; larger pages
+    // save little more and make every small write (a claim, an outcome batch) cost more WAL bytes.
+    if (writer && (db.pragma('page_count', { simple: true }) as number) === 0) db.pragma('page_size = 16384');
     if (writer) db.pragma('journal_mode = WAL');
     db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
     // See the module comment: NORMAL in WAL is crash-safe; a power loss costs re-sends, not corruption.
     db.pragma('synchronous = NORMAL');
-    db.pragma('cache_size = -32000');
+    // 8 MB of page cache: staging and claiming touch the right edge of a few B-trees, and the OS caches the
+    // rest of the file. Measured at 1,000,000 staged items: peak RSS ~45 MB lower than with 32 MB, same rate.
+    db.pragma('cache_size = -8000');
     if (opts.maxPageCount !== undefined) db.pragma(`max_page_count = ${opts.maxPageCount}`);
     prepareSchema(db, file, writer);
     if (writer) takeLock(db, file, opts.command ?? 'writer', now());

@@ -73,6 +73,17 @@ export interface ClaimedItem {
    * have expired (settle with `GET ?external_id=`).
    */
   firstSentAt: number;
+  /**
+   * Key generation: 0 until the item, after a failure the server remembers
+   * under its Idempotency-Key (a 4xx other than 408, 409, 425 and 429),
+   * goes back to pending through `retry` or a re-staged change; each such
+   * return adds 1, and the engine sends under a new key (`<key>#<generation>`),
+   * since the server would replay the old failure for 24 h, or refuse a
+   * different body under the old key (422 idempotency_key_reused). Never
+   * increased when the outcome of the last send is unknown (5xx, network,
+   * crash): a new key there could create a duplicate.
+   */
+  generation: number;
   file: string | null;
   line: number | null;
   index: number | null;
@@ -154,6 +165,8 @@ export interface StoredItem {
   targetId: string | null;
   error: ItemError | null;
   hasPendingChange: boolean;
+  /** Key generation (see ClaimedItem.generation). */
+  generation: number;
   updatedAt: number;
 }
 
