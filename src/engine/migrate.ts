@@ -20,6 +20,8 @@ import { emptyResponses } from './metrics.js';
 import type { ResponseCounts } from '../store/index.js';
 
 export const BRANDS_JOB = 'zendesk-brands';
+/** How much later than its logged start a send of an earlier run may have been counted by the server. */
+const RESTORE_MARGIN_MS = 1_000;
 
 export interface MigrateOptions {
   db: string;
@@ -222,7 +224,11 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
  */
 function restoredGate(store: Store, windows: readonly RateWindow[], now: number): GateState | undefined {
   const longest = Math.max(0, ...windows.map((w) => w.windowMs));
-  const sends = store.recentSends(now - longest);
+  // The log holds when each send started; the server counted it when it arrived, later by the
+  // connection set-up and transfer. Treat each as counted up to this margin later, so the first
+  // sends of the resumed run do not land in a window the server still counts.
+  const margin = Math.min(RESTORE_MARGIN_MS, Math.min(...windows.map((w) => w.windowMs)) / 2);
+  const sends = store.recentSends(now - longest - margin).map((t) => t + margin);
   let adaptive: GateState['adaptive'];
   try {
     adaptive = (JSON.parse(store.loadLimiterState() ?? 'null') as GateState | null)?.adaptive;

@@ -64,3 +64,32 @@ describe('crash resume under faults, uniqueness off', () => {
     expect(s.jobs['zendesk-tickets'].dead + s.jobs['zendesk-users'].dead + s.jobs['zendesk-organizations'].dead).toBe(0);
   });
 });
+
+describe('resuming respects the quota', () => {
+  let sim: Simulator;
+  const tmp = tempDir();
+  afterAll(async () => {
+    await sim?.close();
+    tmp.cleanup();
+  });
+
+  it('a run restarted right after SIGKILL does not burst into windows the server still counts', async () => {
+    // Time-compressed windows, the same on both sides: an uninterrupted run gets no 429 at all.
+    sim = await startSimulator({ limits: [{ count: 40, windowMs: 1_000 }, { count: 120, windowMs: 5_000 }], faults: { latencyMs: 5 } });
+    const db = path.join(tmp.dir, 'quota.sqlite');
+    await stageSample(db, { 'zendesk-organizations': SAMPLE_FILES['zendesk-organizations'], 'zendesk-users': SAMPLE_FILES['zendesk-users'] });
+    const args = ['--limit', '40/1s', '--limit', '120/5s', '--concurrency', '8', '--no-progress'];
+    for (const delay of [700, 1_900, 3_100]) {
+      const run = startAgainst(sim, db, args);
+      await new Promise((r) => setTimeout(r, delay));
+      run.child.kill('SIGKILL');
+      await run.done;
+    }
+    const final = await runAgainst(sim, db, args);
+    expect(final.code).toBe(0);
+    const stats = sim.stats();
+    expect(stats.records.users).toBe(count(SAMPLE_FILES['zendesk-users']));
+    expect(stats.rateLimited, JSON.stringify(stats.maxInWindow)).toBe(0);
+    for (const w of stats.maxInWindow) expect(w.max).toBeLessThanOrEqual(w.count);
+  });
+});
