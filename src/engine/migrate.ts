@@ -174,7 +174,7 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
       if (err instanceof AuthError) authError = err;
       else if (!(opts.signal.aborted && isAbort(err))) throw err;
     } finally {
-      store.saveLimiterState(JSON.stringify(gate.snapshot()));
+      store.saveLimiterState(JSON.stringify({ adaptive: gate.snapshot().adaptive }));
       gate.close();
       auth.close();
     }

@@ -109,7 +109,8 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
       buffer = [];
       store.recordOutcomes({ outcomes, metrics: metrics.drain() });
     }
-    store.saveLimiterState(JSON.stringify(opts.gate.snapshot()));
+    // Send times live in the send log; the snapshot keeps what the adaptive layer learned.
+    store.saveLimiterState(JSON.stringify({ adaptive: opts.gate.snapshot().adaptive }));
     store.pruneSends(clock.now() - longestWindowMs);
   };
   const flushTimer = setInterval(() => flush(), opts.flushMs ?? 250);
@@ -144,8 +145,9 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
     try {
       // (3) above: the first send may have landed and its key may be gone by now.
       if (item.mode === 'create' && item.sends > 1 && clock.now() - item.firstSentAt > keyLifetime - KEY_LIFETIME_MARGIN_MS) {
-        const found = await settleByLookup(job, item);
-        if (found) return record(job, item, { id: item.id, kind: 'done', targetId: found });
+        const settled = await settleByLookup(job, item);
+        if (settled.found) return record(job, item, { id: item.id, kind: 'done', targetId: settled.found });
+        if (settled.failed) return applyResult(job, item, settled.failed, `settling ${item.key} by lookup (GET /v1/${job.resource}?external_id=) failed`);
       }
       const result = await sender.send({ ...spec, idempotencyKey: idempotencyKey(item) }, undefined, { waitSignal: waitCtl.signal });
       applyResult(job, item, result);
@@ -160,27 +162,31 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
     }
   }
 
-  async function settleByLookup(job: JobDefinition, item: ClaimedItem): Promise<string | null> {
+  /** Found: the record exists, adopt it. Neither: it does not, send. Failed: the lookup itself did not answer. */
+  async function settleByLookup(job: JobDefinition, item: ClaimedItem): Promise<{ found?: string; failed?: SendResult }> {
     const res = await sender.send(
       { method: 'GET', path: `/v1/${job.resource}?external_id=${encodeURIComponent(item.key)}` },
       undefined,
       { waitSignal: waitCtl.signal },
     );
-    const body = res.response?.status === 200 ? (res.response.body as Record<string, unknown>) : undefined;
-    const list = body?.[job.resource];
-    if (!Array.isArray(list)) {
-      throw new Error(`Could not settle ${item.key} by lookup: ${res.response ? `status ${res.response.status}` : res.error?.message}`);
-    }
+    const list = res.response?.status === 200 ? (res.response.body as Record<string, unknown> | null)?.[job.resource] : undefined;
+    if (!Array.isArray(list)) return { failed: res };
     const hit = list.find((r) => r && typeof r === 'object' && (r as { external_id?: unknown }).external_id === item.key) as { id?: unknown } | undefined;
-    return typeof hit?.id === 'string' ? hit.id : null;
+    return typeof hit?.id === 'string' ? { found: hit.id } : {};
   }
 
-  function applyResult(job: JobDefinition, item: ClaimedItem, result: SendResult): void {
+  /** `lookup` names a settling lookup whose answer this is: it never completes the item by itself. */
+  function applyResult(job: JobDefinition, item: ClaimedItem, result: SendResult, lookup?: string): void {
     const now = clock.now();
     if (result.error) return applyNetworkError(job, item, result.error);
     const res = result.response!;
     const facts = responseFacts(res, now);
     const verdict = classify({ ...facts, attempt: item.attempts + 1, maxAttempts: opts.maxAttempts, random: random(), authReplayed: result.authReplayed });
+    if (lookup && (verdict.kind === 'done' || verdict.kind === 'adopt' || verdict.kind === 'failed' || verdict.kind === 'stop_scope')) {
+      // Sending now could duplicate a record the lost first send created: a person decides.
+      const message = `${lookup}: ${res.status}${facts.errorCode ? ` ${facts.errorCode}` : ''}. Its first send is older than the server keeps idempotency keys, so sending again could create a duplicate. Check NexusCore for external_id ${item.key} (the lookup needs the ${job.resource.replace(/s$/, '')} read scope), then run nexus-backfill retry ${job.name}.`;
+      return record(job, item, { id: item.id, kind: 'failed', status: res.status, ...(facts.errorCode ? { code: facts.errorCode } : {}), message }, message);
+    }
     const err = { status: res.status, ...(facts.errorCode ? { code: facts.errorCode } : {}) };
     switch (verdict.kind) {
       case 'done': {

@@ -78,6 +78,27 @@ describe('resume', () => {
     reader.close();
   });
 
+  it('an old send that cannot be looked up fails with what to check, instead of risking a duplicate', async () => {
+    const s = await sim({ limits: [], uniqueExternalId: false });
+    const db = path.join(tmp.dir, 'settle-forbidden.sqlite');
+    await stageSample(db, { 'zendesk-organizations': SAMPLE_FILES['zendesk-organizations'] });
+    const store = openStore(db, { mode: 'writer', command: 'test' });
+    const [item] = store.claimDue('zendesk-organizations', 1, Date.now() - 25 * 3_600_000);
+    store.close();
+    // Enough to create organizations, not to read them back.
+    const client = s.createClient({ scopes: ['users:write'] });
+    const r = await runAgainst(s, db, ['--limit', '2000/1s', '--no-progress'], {
+      env: { NEXUSCORE_CLIENT_ID: client.clientId, NEXUSCORE_CLIENT_SECRET: client.clientSecret },
+    });
+    expect(r.code).toBe(2);
+    expect(parseSummary(r).jobs['zendesk-organizations']).toMatchObject({ failed: 1, done: lines(SAMPLE_FILES['zendesk-organizations']) - 1 });
+    expect(s.stats().externalIds.organizations[item!.key]).toBeUndefined();
+    const ex = await runCli(['export-failed', 'zendesk-organizations', '--db', db]);
+    const row = JSON.parse(ex.stdout.trim());
+    expect(row).toMatchObject({ key: item!.key, status: 403, code: 'insufficient_scope' });
+    expect(row.message).toMatch(/could create a duplicate\. Check NexusCore for external_id/);
+  });
+
   it('a laptop sleep longer than the token lifetime (SIGSTOP, SIGCONT) fails no item', async () => {
     const s = await sim({ limits: [], tokenTtlS: 2, faults: { latencyMs: 5 } });
     const db = path.join(tmp.dir, 'sleep.sqlite');
