@@ -102,8 +102,15 @@ export function createSender(opts: SenderOptions): Sender {
       // A token first, so the start the gate records is not spent waiting for
       // the token endpoint (the server would count it later than we do).
       await auth.token(wait);
-      const { startedAt, seq } = await gate.acquire(wait, { front: replay !== 'none' });
-      const token = await auth.token(wait);
+      const ticket = await gate.acquire(wait, { front: replay !== 'none' });
+      const { startedAt, seq } = ticket;
+      let token: string;
+      try {
+        token = await auth.token(wait);
+      } catch (err) {
+        gate.cancel(ticket); // nothing went on the wire: the slot is free again
+        throw err;
+      }
       r.sends++;
       totals.sends++;
       r.startedAt = startedAt;
@@ -122,9 +129,11 @@ export function createSender(opts: SenderOptions): Sender {
           ...(signal ? { signal } : {}),
         });
       } catch (err) {
+        // Aborted or failed: the request may have reached the server, so its
+        // slot counts until now (the limiter must hear of every start).
+        gate.observe({ startedAt, seq });
         if (!(err instanceof NetworkError)) throw err;
         totals.networkErrors++;
-        gate.observe({ startedAt, seq });
         emit({ type: 'network_error', method: spec.method, path: spec.path, kind: err.kind });
         return { ...r, error: err };
       }

@@ -6,14 +6,30 @@
  * - A 429 pauses every send: until Retry-After when the server sends one (0 is
  *   raised to a short floor), else for an exponential backoff with full jitter
  *   (1 s up to 60 s by default).
- * - A 429 also lowers the effective quota (the limiter's scale) multiplicatively
- *   from what was actually flowing: the share of each configured window that
- *   the server *accepted* in that window just before it said no. When the
- *   server's windows are the configured ones scaled (half the quota, or 70%
- *   left by another client), that share is exactly the server's real fraction.
- * - After a quiet period (no 429 for the longest window, by default) during
- *   which the limiter was the bottleneck, the scale rises additively; it never
- *   exceeds the configured windows, nor what a RateLimit-Policy announced.
+ * - A 429 lowers the effective quota (the limiter's scale) to what was
+ *   actually flowing when the server said no. For each configured window it
+ *   counts the sends the server had counted in that window when it refused:
+ *   those not refused whose arrival (estimated from start and answer) falls
+ *   inside it, the ones still in flight that set out before the refused one
+ *   included. The largest share of a window's count wins. When the server's
+ *   windows are the configured ones scaled (half the quota) or shrunk by
+ *   another client, that is the server's real quota: *learned*, not guessed,
+ *   and running at it causes no further 429s. Once every send that started
+ *   before the refused one is back, the share is measured again without the
+ *   ones refused as well (this only ever lowers the rate).
+ * - A 429 that teaches nothing (the measured share is not below the rate just
+ *   set) soon after the last one means the measurement missed the binding
+ *   window (a window we were not told): the cut is then multiplicative, 3%
+ *   doubling with each repeat (at most halving), so it converges in a few.
+ * - Raising, additively: after a quiet period (no 429 for `quietMs`, default
+ *   the longest window) during which the limiter was the bottleneck, the scale
+ *   grows by a step that starts at one request of the smallest window and
+ *   doubles with each probe that passes (a server that loosened is found in a
+ *   few periods). A level just set by a 429 is trusted for two quiet periods
+ *   before the first probe; a probe that fails where the last one failed
+ *   costs a request or two and a pause, and doubles the quiet period before
+ *   the next probe (up to 8x): a steady server is probed rarely. Never above the
+ *   configured windows, nor what a RateLimit-Policy announced.
  * - 429s of sends that started before the last reaction are echoes of the same
  *   overload: they may lengthen the pause but do not lower the rate again.
  *
@@ -35,10 +51,15 @@ export interface AdaptiveOptions {
   retryAfterFloorMs?: number;
   /** Quiet time before each additive increase; default the longest window. */
   quietMs?: number;
-  /** Multiplier applied to the measured accepted share on a 429; default 0.95. */
-  decrease?: number;
-  /** Added to the scale after each quiet period; default 0.05. */
+  /**
+   * The multiplicative cut when a 429 teaches nothing measurable; it doubles
+   * with each repeat within a quiet period (at most halving). Default 0.03.
+   */
+  cut?: number;
+  /** The first additive step; default one request of the smallest window (1 / its count). */
   increaseStep?: number;
+  /** The largest additive step; default 0.25. */
+  maxIncreaseStep?: number;
   /** The scale never drops below this; default 0.02. */
   minScale?: number;
 }
@@ -50,16 +71,22 @@ export interface AdaptiveState {
   pauseUntil: number;
   consecutive: number;
   lastEventAt: number;
+  /** The share the server accepted when it last said no (1 when it never did). */
+  ceiling?: number;
+  /** Probes above the ceiling that failed in a row. */
+  failedProbes?: number;
 }
 
 export interface ResponseSignal {
   /** When the send started (the gate returns it from acquire). */
   startedAt: number;
+  /** The limiter's sequence number of the send (the gate's ticket), for measuring what was flowing. */
+  seq?: number;
   /** HTTP status; undefined for a network error. */
   status?: number;
   retryAfterMs?: number;
   rateLimit?: RateLimitInfo;
-  /** Start to end of body, for the limiter's safety margin. */
+  /** Start to end of body. */
   latencyMs?: number;
 }
 
@@ -68,10 +95,12 @@ export interface AdaptiveStats {
   decreases: number;
   increases: number;
   pausedMs: number;
+  /** Probes above the learned ceiling that the server refused. */
+  failedProbes: number;
 }
 
 export interface AdaptiveRate {
-  /** Feeds one response. Returns the pause now in force (0 when none). */
+  /** Feeds one response. Returns the pause now in force (0 when none). Feed the limiter (settle/release) first. */
   onResponse(r: ResponseSignal): number;
   /** Ms until sends may resume (0 when not paused). */
   pauseRemaining(): number;
@@ -80,10 +109,14 @@ export interface AdaptiveRate {
   /** Applies an additive increase when one is due; call before each admission. */
   tick(): void;
   readonly scale: number;
+  /** The learned share of the configured quota (1 until a 429 taught otherwise). */
+  readonly ceiling: number;
   state(): AdaptiveState;
   restore(s: Partial<AdaptiveState>): void;
   stats(): AdaptiveStats;
 }
+
+const MAX_PROBE_BACKOFF_EXP = 3;
 
 export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
   const { limiter, clock } = opts;
@@ -92,9 +125,11 @@ export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
   const floorMs = opts.retryAfterFloorMs ?? RETRY_AFTER_FLOOR_MS;
   const windows = limiter.windows;
   const longestMs = windows.reduce((m, w) => Math.max(m, w.windowMs), 0);
+  const smallestCount = windows.reduce((m, w) => Math.min(m, w.count), Infinity);
   const quietMs = opts.quietMs ?? Math.max(1000, longestMs);
-  const decrease = opts.decrease ?? 0.95;
-  const step = opts.increaseStep ?? 0.05;
+  const cut = opts.cut ?? 0.03;
+  const baseStep = opts.increaseStep ?? (Number.isFinite(smallestCount) ? 1 / smallestCount : 0.05);
+  const maxStep = Math.max(baseStep, opts.maxIncreaseStep ?? 0.25);
   const minScale = opts.minScale ?? 0.02;
 
   let scale = limiter.scale;
@@ -104,12 +139,22 @@ export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
   let lastEventAt = -Infinity;
   let lastIncreaseAt = clock.now();
   let limited = false;
-  const stats: AdaptiveStats = { events: 0, decreases: 0, increases: 0, pausedMs: 0 };
-
-  // Start times of accepted sends within the longest window, roughly in order
-  // (responses arrive out of order; counting filters by time, pruning is lazy).
-  let accepted: number[] = [];
-  let acceptedHead = 0;
+  let ceiling = 1;
+  let step = baseStep;
+  let failedProbes = 0;
+  let repeats = 0;
+  /** The refused send whose measurement is final once every earlier send is back. */
+  let pending: { seq: number; at: number } | undefined;
+  // Round trips (answer - start) of recent accepted sends; the smallest is the
+  // server's own answer time, what a send's answer trails its arrival by.
+  const trips = new Float64Array(64).fill(Number.POSITIVE_INFINITY);
+  let tripNext = 0;
+  const lagMs = () => {
+    let m = Number.POSITIVE_INFINITY;
+    for (const t of trips) if (t < m) m = t;
+    return Number.isFinite(m) ? m : 0;
+  };
+  const stats: AdaptiveStats = { events: 0, decreases: 0, increases: 0, pausedMs: 0, failedProbes: 0 };
 
   const apply = (s: number) => {
     scale = Math.max(minScale, Math.min(maxScale, s));
@@ -124,24 +169,70 @@ export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
     }
   }
 
-  function acceptedShare(now: number): number {
-    if (acceptedHead > 1024 && acceptedHead > accepted.length / 2) {
-      accepted = accepted.slice(acceptedHead);
-      acceptedHead = 0;
-    }
-    while (acceptedHead < accepted.length && accepted[acceptedHead]! <= now - longestMs) acceptedHead++;
+  /**
+   * The largest share of a configured window the server had counted when it
+   * refused send `seq` (answered at `at`: a 429 is answered on arrival);
+   * undefined when unmeasurable.
+   */
+  function flowingShare(seq: number | undefined, at: number): number | undefined {
+    if (seq === undefined || windows.length === 0) return undefined;
+    const lag = lagMs();
     let share = 0;
-    for (const w of windows) {
-      let n = 0;
-      for (let i = acceptedHead; i < accepted.length; i++) if (accepted[i]! > now - w.windowMs) n++;
-      share = Math.max(share, n / w.count);
+    for (const w of windows) share = Math.max(share, limiter.countedIn(at, w.windowMs, lag, seq) / w.count);
+    return share > 0 ? share : undefined;
+  }
+
+  function onEvent(r: ResponseSignal, now: number): void {
+    stats.events++;
+    consecutive++;
+    const soon = now - lastEventAt < quietMs;
+    lastEventAt = now;
+    const measured = flowingShare(r.seq, now);
+    const probing = scale > ceiling + 1e-9;
+    // A probe above the learned level failed where it failed before: probe more rarely.
+    if (probing && measured !== undefined && measured >= ceiling - baseStep - 1e-9) {
+      failedProbes = Math.min(failedProbes + 1, MAX_PROBE_BACKOFF_EXP);
+      stats.failedProbes++;
+    } else failedProbes = 0;
+    const learned = measured !== undefined && measured < scale - baseStep + 1e-9;
+    // A level set by a refusal (not a failed probe) is trusted for two quiet periods before the first probe above it.
+    if (!probing) failedProbes = Math.max(failedProbes, 1);
+    let next = measured !== undefined && measured < scale ? measured : scale * (1 - cut);
+    // Refused again soon at the level just set, and the measurement says
+    // nothing new: it missed the binding window (another client, a window we
+    // were not told). Cut multiplicatively, harder each time it repeats.
+    repeats = soon && !probing && !learned ? repeats + 1 : 0;
+    if (repeats > 0) next = Math.min(next, scale * Math.max(0.5, 1 - cut * 2 ** (repeats - 1)));
+    next = Math.max(next, scale * 0.25);
+    if (next < scale) stats.decreases++;
+    apply(next);
+    ceiling = scale;
+    step = baseStep;
+    lastIncreaseAt = now;
+    limited = false;
+    pending = r.seq !== undefined ? { seq: r.seq, at: now } : undefined;
+    refine(); // final at once when nothing earlier is still out
+  }
+
+  /** Re-measures the last refusal once every send that started before it is back (the refused ones then drop out). */
+  function refine(): void {
+    if (!pending) return;
+    const oldest = limiter.oldestInFlight();
+    if (oldest !== undefined && oldest < pending.seq) return;
+    const measured = flowingShare(pending.seq, pending.at);
+    pending = undefined;
+    if (measured !== undefined && measured < scale) {
+      apply(Math.max(measured, minScale));
+      ceiling = Math.min(ceiling, scale);
     }
-    return share;
   }
 
   return {
     get scale() {
       return scale;
+    },
+    get ceiling() {
+      return ceiling;
     },
     onResponse(r) {
       const now = clock.now();
@@ -154,27 +245,18 @@ export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
         if (scale > maxScale) apply(maxScale);
         if (info.remaining === 0 && info.resetMs !== undefined && r.status !== 429) pauseFor(Math.max(floorMs, info.resetMs), now);
       }
-      if (r.status === undefined) return this.pauseRemaining();
       if (r.status !== 429) {
-        if (r.status < 500) {
-          accepted.push(r.startedAt);
+        if (r.status !== undefined && r.status < 500) {
           if (r.startedAt >= lastEventAt) consecutive = 0;
+          trips[tripNext] = Math.max(0, now - r.startedAt);
+          tripNext = (tripNext + 1) % trips.length;
         }
+        refine();
         return this.pauseRemaining();
       }
       const echo = r.startedAt < lastEventAt;
-      if (!echo) {
-        stats.events++;
-        consecutive++;
-        lastEventAt = now;
-        const share = acceptedShare(now);
-        const from = share > 0 && share < scale ? share : scale;
-        const next = Math.max(scale * 0.25, from * decrease);
-        if (next < scale) stats.decreases++;
-        apply(next);
-        lastIncreaseAt = now;
-        limited = false;
-      }
+      if (!echo) onEvent(r, now);
+      else refine();
       if (r.retryAfterMs !== undefined) pauseFor(Math.max(floorMs, r.retryAfterMs), now);
       else if (!echo) pauseFor(backoffDelay(consecutive, random(), backoff), now);
       return this.pauseRemaining();
@@ -186,22 +268,42 @@ export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
       limited = true;
     },
     tick() {
-      if (scale >= maxScale) return;
       const now = clock.now();
-      if (now - Math.max(lastEventAt, lastIncreaseAt) < quietMs) return;
+      const since = now - Math.max(lastEventAt, lastIncreaseAt);
+      // The server took a probe's rate for a whole quiet period: known ground now, and probing may go on apace.
+      if (scale > ceiling && since >= quietMs) {
+        ceiling = scale;
+        failedProbes = 0;
+      }
+      if (scale >= maxScale) return;
+      // Below the learned ceiling, climb back every quiet period; above it, each failed probe doubles the wait.
+      const above = scale + step > ceiling + 1e-9;
+      if (since < (above ? quietMs * 2 ** failedProbes : quietMs)) return;
       lastIncreaseAt = now;
       if (!limited) return;
       limited = false;
       stats.increases++;
+      pending = undefined; // a measurement older than a quiet period must not undo a probe
       apply(scale + step);
+      step = Math.min(maxStep, step * 2);
     },
-    state: () => ({ scale, maxScale, pauseUntil, consecutive, lastEventAt: Number.isFinite(lastEventAt) ? lastEventAt : 0 }),
+    state: () => ({
+      scale,
+      maxScale,
+      pauseUntil,
+      consecutive,
+      lastEventAt: Number.isFinite(lastEventAt) ? lastEventAt : 0,
+      ceiling,
+      failedProbes,
+    }),
     restore(s) {
       if (s.maxScale !== undefined && s.maxScale > 0) maxScale = Math.min(1, s.maxScale);
       if (s.scale !== undefined && s.scale > 0) apply(s.scale);
       if (s.pauseUntil !== undefined) pauseUntil = Math.max(pauseUntil, s.pauseUntil);
       if (s.consecutive !== undefined) consecutive = s.consecutive;
       if (s.lastEventAt) lastEventAt = s.lastEventAt;
+      if (s.ceiling !== undefined && s.ceiling > 0) ceiling = Math.min(1, s.ceiling);
+      if (s.failedProbes !== undefined && s.failedProbes >= 0) failedProbes = Math.min(MAX_PROBE_BACKOFF_EXP, Math.floor(s.failedProbes));
     },
     stats: () => ({ ...stats }),
   };

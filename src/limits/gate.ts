@@ -9,6 +9,9 @@
  *   a 429 or a 401) goes ahead of everyone. One timer at most, no polling.
  * - `ready()` is the engine's backpressure: it resolves once fewer than
  *   `maxQueued` tasks wait for a slot, so pending items stay in the store.
+ * - `observe()` reports each send's outcome: an answer settles its slot (it
+ *   counts until the answer + the window), a 429 releases it (the server did
+ *   not count it), and either may let waiters in at once.
  *
  * One gate per workspace per process (`workspaceGate`): every job of a run
  * shares it, because the quota is the workspace's.
@@ -29,14 +32,19 @@ export interface GateOptions {
   random?: () => number;
   /** Pause after a 429 without Retry-After (default 1 s .. 60 s). */
   rateLimitBackoff?: BackoffOptions;
-  /** Fixed window widening; default: follows the latency of recent responses (see below). */
+  /** Window widening for clock granularity; default defaultSafetyMarginMs(windows). */
   safetyMarginMs?: number;
+  /** A send never reported back stops holding its slot after this long; default 120 s (above any --timeout). */
+  inFlightBoundMs?: number;
+  /** Pace starts evenly once the adaptive layer lowered the rate; default true. */
+  pace?: boolean;
   quietMs?: number;
   /** Restored state of an earlier run: send times of the longest window, adaptive state. */
   restore?: GateState;
 }
 
 export interface GateState {
+  /** The time each send still holding a slot counts from (its answer; in-flight ones as of the snapshot). */
   sends: number[];
   adaptive?: AdaptiveState;
 }
@@ -61,7 +69,9 @@ export interface Gate {
   /** Resolves when a send may start now; the start is recorded (`seq` names it for observe). */
   acquire(signal?: AbortSignal, opts?: { front?: boolean }): Promise<Ticket>;
   /** Feeds a response (or network error: no status) to the limiter and the adaptive layer. */
-  observe(r: ResponseSignal & { seq?: number }): void;
+  observe(r: ResponseSignal): void;
+  /** An admitted start that never went on the wire (the token could not be had, the run stopped): frees its slot. */
+  cancel(ticket: Ticket): void;
   /** Backpressure: resolves when fewer than maxQueued tasks wait for a slot. */
   ready(signal?: AbortSignal): Promise<void>;
   /** Resolves when every task has finished. */
@@ -90,7 +100,11 @@ export function createGate(opts: GateOptions): Gate {
   if (!(Number.isInteger(opts.concurrency) && opts.concurrency >= 1)) {
     throw new RangeError(`Expected the concurrency to be a whole number >= 1, got ${opts.concurrency}.`);
   }
-  const limiter = createWindowLimiter(opts.windows, clock, opts.safetyMarginMs !== undefined ? { safetyMarginMs: opts.safetyMarginMs } : {});
+  const limiter = createWindowLimiter(opts.windows, clock, {
+    ...(opts.safetyMarginMs !== undefined ? { safetyMarginMs: opts.safetyMarginMs } : {}),
+    ...(opts.inFlightBoundMs !== undefined ? { inFlightBoundMs: opts.inFlightBoundMs } : {}),
+    ...(opts.pace !== undefined ? { pace: opts.pace } : {}),
+  });
   const adaptive = createAdaptiveRate({
     limiter,
     clock,
@@ -102,11 +116,6 @@ export function createGate(opts: GateOptions): Gate {
     limiter.restore(opts.restore.sends);
     if (opts.restore.adaptive) adaptive.restore(opts.restore.adaptive);
   }
-  // A start is settled to its response time only when a response came (the
-  // server counted it by then), by at most the shortest window. A network
-  // error says nothing about when the server saw the request: not settled,
-  // so a hung request cannot hold the quota.
-  const maxShiftMs = Math.min(...opts.windows.map((w) => w.windowMs), 30_000);
   const queue = new PQueue({ concurrency: opts.concurrency });
   const maxQueued = opts.maxQueued ?? opts.concurrency * 2;
   const waiters: Waiter[] = [];
@@ -125,6 +134,8 @@ export function createGate(opts: GateOptions): Gate {
     while (waiters.length > 0) {
       adaptive.tick();
       const paused = adaptive.pauseRemaining();
+      // wait > 0: the limiter or the pause holds everyone (FIFO); the timer
+      // re-checks when time alone changes the answer, observe() on each response.
       const wait = paused > 0 ? paused : limiter.reserve();
       if (wait > 0) {
         if (paused === 0) adaptive.noteLimited();
@@ -183,18 +194,20 @@ export function createGate(opts: GateOptions): Gate {
       });
     },
     observe(r) {
-      if (r.seq !== undefined && r.status !== undefined) limiter.settle(r.seq, clock.now(), maxShiftMs);
-      const before = adaptive.pauseRemaining();
-      adaptive.onResponse(r);
-      const after = adaptive.pauseRemaining();
-      // A longer pause: the armed timer fires early and re-arms; nothing to do.
-      // A scale change can only delay admissions, which pump() re-checks.
-      if (after === 0 && before > 0 && waiters.length) {
-        timer?.abort();
-        timer = undefined;
-        timerAt = Infinity;
-        pump();
+      // The server counted the request no later than its answer, and a 429 not
+      // at all. A network error: it may have arrived; it counts until now.
+      if (r.seq !== undefined) {
+        if (r.status === 429) limiter.release(r.seq);
+        else limiter.settle(r.seq, clock.now());
       }
+      adaptive.onResponse(r);
+      // A freed slot or an ended pause may let waiters in now; a longer pause
+      // or a lower scale only delays them (the armed timer fires and re-arms).
+      if (waiters.length && !closed) pump();
+    },
+    cancel(t) {
+      limiter.release(t.seq);
+      if (waiters.length && !closed) pump();
     },
     async ready(signal) {
       if (queue.size < maxQueued) return;

@@ -46,11 +46,22 @@ describe('adaptive rate (fake clock)', () => {
     { count: 100, windowMs: 10_000 },
     { count: 20, windowMs: 1000 },
   ];
-  function setup(random = () => 0.5) {
+  function setup(random = () => 0.5, o: { quietMs?: number } = {}) {
     const c = clockAt(0);
-    const limiter = createWindowLimiter(windows, c, { safetyMarginMs: 0 });
-    const a = createAdaptiveRate({ limiter, clock: c, random });
-    return { c, limiter, a };
+    // Unpaced, so a test can model a burst at one instant at any scale (pacing is tested in limits-window).
+    const limiter = createWindowLimiter(windows, c, { safetyMarginMs: 0, pace: false });
+    const a = createAdaptiveRate({ limiter, clock: c, random, ...o });
+    /** One send through limiter and adaptive layer, as the gate does: start now, answered `latency` later. */
+    const start = () => {
+      expect(limiter.reserve()).toBe(0);
+      return { seq: limiter.lastSeq, startedAt: c.now() };
+    };
+    const answer = (t: { seq: number; startedAt: number }, status: number, extra: { retryAfterMs?: number } = {}) => {
+      if (status === 429) limiter.release(t.seq);
+      else limiter.settle(t.seq);
+      return a.onResponse({ ...t, status, ...extra });
+    };
+    return { c, limiter, a, start, answer };
   }
 
   it('a 429 with Retry-After pauses every send for exactly that long', () => {
@@ -80,51 +91,160 @@ describe('adaptive rate (fake clock)', () => {
     expect(a.onResponse({ startedAt: c.now(), status: 429 })).toBe(1000);
   });
 
-  it('lowers the rate to the share the server actually accepted, then ignores echoes of the same overload', () => {
-    const { c, a, limiter } = setup();
-    // The server accepted 10 in the last second (its real burst quota is half of ours).
-    for (let i = 0; i < 10; i++) {
-      a.onResponse({ startedAt: c.now(), status: 201 });
-      c.add(50);
-    }
-    const started = c.now();
-    a.onResponse({ startedAt: started, status: 429 });
-    expect(a.scale).toBeCloseTo(0.5 * 0.95, 5);
+  it('learns the real quota from what was flowing, in-flight sends included, then ignores echoes of the same overload', () => {
+    const { c, a, limiter, start, answer } = setup();
+    // The server's real burst quota is 10 per second (half of ours). Ten sends
+    // go out; only four are answered when the eleventh comes back 429.
+    const sent = Array.from({ length: 12 }, () => {
+      const t = start();
+      c.add(5);
+      return t;
+    });
+    c.add(20);
+    for (const t of sent.slice(0, 4)) answer(t, 201);
+    answer(sent[10]!, 429);
+    // 10 of 20 counted (4 answered + 6 still in flight that set out earlier): exactly half.
+    expect(a.scale).toBeCloseTo(0.5, 9);
     expect(limiter.scale).toBe(a.scale);
-    // In-flight sends started before the reaction come back 429 too: no second cut.
-    c.add(5);
-    a.onResponse({ startedAt: started - 10, status: 429 });
-    expect(a.scale).toBeCloseTo(0.475, 5);
-    expect(a.stats().events).toBe(1);
+    expect(a.ceiling).toBeCloseTo(0.5, 9);
+    // In-flight sends that started before the reaction come back 429 too: no second cut.
+    answer(sent[11]!, 429);
+    for (const t of sent.slice(4, 10)) answer(t, 201);
+    expect(a.scale).toBeCloseTo(0.5, 9);
+    expect(a.stats()).toMatchObject({ events: 1, decreases: 1 });
   });
 
-  it('with nothing accepted to measure, cuts multiplicatively but never below a quarter per event', () => {
-    const { a } = setup();
+  it('once every earlier send is back, measures again without the ones refused as well (a lower rate only)', () => {
+    const { c, a, start, answer } = setup();
+    const sent = Array.from({ length: 12 }, () => {
+      const t = start();
+      c.add(5);
+      return t;
+    });
+    c.add(20);
+    for (const t of sent.slice(0, 8)) answer(t, 201);
+    answer(sent[10]!, 429); // provisional: 8 answered + 2 in flight = 10 of 20
+    expect(a.scale).toBeCloseTo(0.5, 9);
+    answer(sent[8]!, 429); // an echo: it was refused too
+    expect(a.scale).toBeCloseTo(0.5, 9); // sent[9] still out
+    answer(sent[9]!, 201);
+    // Final: 9 counted of 20.
+    expect(a.scale).toBeCloseTo(0.45, 9);
+  });
+
+  it('counts a send by its estimated arrival (answer - fastest round trip), not its start', () => {
+    const { c, a, start, answer } = setup();
+    // Fast sends teach the round trip: 20 ms.
+    for (let i = 0; i < 3; i++) {
+      const t = start();
+      c.add(20);
+      answer(t, 200);
+    }
+    c.set(5000);
+    // Eight sends held up on the way (a slow handshake) for 1.5 s; started at 5000, answered at 6520.
+    const slow = Array.from({ length: 8 }, () => start());
+    c.set(6000);
+    const quick = Array.from({ length: 4 }, () => start());
+    c.set(6020);
+    for (const t of quick.slice(0, 3)) answer(t, 200);
+    c.set(6520);
+    for (const t of slow) answer(t, 200);
+    c.set(6530);
+    answer(quick[3]!, 429); // the server has 11 in its last second: 8 arrived ~6500 + 3 quick ones
+    expect(a.scale).toBeCloseTo(11 / 20, 9);
+  });
+
+  it('a 429 that teaches nothing soon after the last one cuts multiplicatively, harder each time', () => {
+    const { c, a } = setup(() => 0.5, { quietMs: 10_000 });
+    // Nothing measurable (no sequence numbers): 3%, then 3%, 6%, 12% as it repeats within a quiet period.
     a.onResponse({ startedAt: 0, status: 429 });
-    expect(a.scale).toBeCloseTo(0.95, 5);
+    expect(a.scale).toBeCloseTo(0.97, 9);
+    c.add(1000);
+    a.onResponse({ startedAt: c.now(), status: 429 });
+    expect(a.scale).toBeCloseTo(0.97 * 0.97, 9);
+    c.add(1000);
+    a.onResponse({ startedAt: c.now(), status: 429 });
+    expect(a.scale).toBeCloseTo(0.97 * 0.97 * 0.94, 9);
+    c.add(1000);
+    a.onResponse({ startedAt: c.now(), status: 429 });
+    expect(a.scale).toBeCloseTo(0.97 * 0.97 * 0.94 * 0.88, 9);
+    // After a quiet period, a lone 429 is back to the small cut.
+    c.add(20_000);
+    const before = a.scale;
+    a.onResponse({ startedAt: c.now(), status: 429 });
+    expect(a.scale).toBeCloseTo(before * 0.97, 9);
   });
 
-  it('raises the rate additively after a quiet period in which the limiter was the bottleneck, never above 1', () => {
-    const { c, a } = setup();
-    for (let i = 0; i < 10; i++) a.onResponse({ startedAt: c.now(), status: 201 });
-    a.onResponse({ startedAt: c.now(), status: 429 });
-    const low = a.scale;
+  it('probes upward after a quiet period in which the limiter was the bottleneck; the step doubles with each probe that passes; never above 1', () => {
+    const { c, a, start, answer } = setup();
+    const sent = Array.from({ length: 11 }, () => start());
+    for (const t of sent.slice(0, 10)) answer(t, 201);
+    answer(sent[10]!, 429);
+    expect(a.scale).toBeCloseTo(0.5, 9);
     c.add(10_000);
     a.tick();
-    expect(a.scale).toBe(low); // quiet, but demand never hit the limiter
+    expect(a.scale).toBeCloseTo(0.5, 9); // quiet, but demand never hit the limiter
     c.add(10_000);
     a.noteLimited();
     a.tick();
-    expect(a.scale).toBeCloseTo(low + 0.05, 5);
+    expect(a.scale).toBeCloseTo(0.5 + 1 / 20, 9); // one request of the smallest window
     a.noteLimited();
     a.tick();
-    expect(a.scale).toBeCloseTo(low + 0.05, 5); // not twice in one quiet period
-    for (let i = 0; i < 30; i++) {
+    expect(a.scale).toBeCloseTo(0.55, 9); // not twice in one quiet period
+    c.add(10_000);
+    a.noteLimited();
+    a.tick();
+    expect(a.scale).toBeCloseTo(0.55 + 2 / 20, 9);
+    expect(a.ceiling).toBeCloseTo(0.55, 9); // the passed probe is now known ground
+    for (let i = 0; i < 10; i++) {
       c.add(10_000);
       a.noteLimited();
       a.tick();
     }
     expect(a.scale).toBe(1);
+  });
+
+  it('a probe that fails where the last one failed doubles the quiet period before the next (up to 8x)', () => {
+    const { c, a, limiter, start, answer } = setup(() => 0.5, { quietMs: 10_000 });
+    const fill = (n: number) => {
+      const ts = Array.from({ length: n + 1 }, () => start());
+      for (const t of ts.slice(0, n)) answer(t, 201);
+      answer(ts[n]!, 429); // the server takes n per second, and no more
+    };
+    fill(10);
+    expect(a.scale).toBeCloseTo(0.5, 9);
+    const probeAfter = (): number => {
+      // Advance in 1 s steps until the next probe raises the scale; returns the wait.
+      const from = c.now();
+      const was = a.scale;
+      while (a.scale === was) {
+        c.add(1000);
+        a.noteLimited();
+        a.tick();
+        if (c.now() - from > 200_000) throw new Error('no probe');
+      }
+      return c.now() - from;
+    };
+    const waits: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      waits.push(probeAfter());
+      expect(a.scale).toBeCloseTo(0.55, 9);
+      c.add(1000); // let the 1 s window empty, then the server says no at 10 again
+      fill(10);
+      expect(a.scale).toBeCloseTo(0.5, 9);
+      expect(limiter.scale).toBe(a.scale);
+    }
+    // A measured level: two quiet periods before the first probe; then doubling with each failure.
+    expect(waits).toEqual([20_000, 40_000, 80_000, 80_000, 80_000]);
+    expect(a.stats().failedProbes).toBe(5);
+    // A probe that passes resets the backoff.
+    waits.length = 0;
+    probeAfter();
+    c.add(10_000);
+    a.noteLimited();
+    a.tick();
+    expect(a.scale).toBeCloseTo(0.65, 9);
+    expect(a.state().failedProbes).toBe(0);
   });
 
   it('RateLimit headers: a stricter announced policy caps the rate; remaining 0 pauses until reset', () => {
@@ -136,16 +256,33 @@ describe('adaptive rate (fake clock)', () => {
     expect(a.pauseRemaining()).toBe(900);
   });
 
-  it('state round-trips for persistence', () => {
-    const { c, a } = setup();
-    for (let i = 0; i < 10; i++) a.onResponse({ startedAt: c.now(), status: 201 });
-    a.onResponse({ startedAt: c.now(), status: 429, retryAfterMs: 5000 });
+  it('nothing lowers the rate without a 429 or a stricter announced policy', () => {
+    const { c, a, start, answer } = setup();
+    for (let i = 0; i < 200; i++) {
+      const t = start();
+      c.add(60); // slow answers, 5xx and network errors included
+      answer(t, i % 10 === 0 ? 503 : 201);
+      c.add(60);
+      if (i % 7 === 0) a.onResponse({ startedAt: c.now() });
+      a.noteLimited();
+      a.tick();
+    }
+    expect(a.scale).toBe(1);
+    expect(a.stats().decreases).toBe(0);
+  });
+
+  it('state round-trips for persistence, the learned ceiling and probe backoff included', () => {
+    const { c, a, start, answer } = setup();
+    const sent = Array.from({ length: 11 }, () => start());
+    for (const t of sent.slice(0, 10)) answer(t, 201);
+    answer(sent[10]!, 429, { retryAfterMs: 5000 });
     const s = JSON.parse(JSON.stringify(a.state()));
     const other = setup();
     other.c.set(c.now());
     other.a.restore(s);
     expect(other.a.scale).toBe(a.scale);
     expect(other.limiter.scale).toBe(a.scale);
+    expect(other.a.ceiling).toBe(a.ceiling);
     expect(other.a.pauseRemaining()).toBe(5000);
   });
 });

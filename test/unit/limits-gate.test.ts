@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/clock.js';
-import { createGate } from '../../src/limits/gate.js';
+import { createGate, type GateState, type Ticket } from '../../src/limits/gate.js';
 
 /** A clock whose sleeps resolve only when the test advances time. */
 function fakeClock(start = 0) {
@@ -37,11 +37,18 @@ function fakeClock(start = 0) {
 }
 
 describe('gate: windows + pause + FIFO, one timer (fake clock)', () => {
-  it('admits up to the window at once, the rest in FIFO order as slots reopen, with one timer armed', async () => {
+  it('admits up to the window at once, the rest in FIFO order as answered slots reopen, with one timer armed', async () => {
     const clock = fakeClock();
     const gate = createGate({ windows: [{ count: 2, windowMs: 1000 }], concurrency: 10, clock, safetyMarginMs: 0 });
     const order: number[] = [];
-    const all = [0, 1, 2, 3, 4].map((i) => gate.acquire().then((t) => order.push(i) && t.startedAt));
+    // Each send is answered at once (zero latency).
+    const all = [0, 1, 2, 3, 4].map((i) =>
+      gate.acquire().then((t) => {
+        order.push(i);
+        gate.observe({ ...t, status: 200 });
+        return t.startedAt;
+      }),
+    );
     await clock.advance(0);
     expect(order).toEqual([0, 1]);
     expect(clock.timers()).toBe(1);
@@ -56,18 +63,40 @@ describe('gate: windows + pause + FIFO, one timer (fake clock)', () => {
     gate.close();
   });
 
-  it('a settled start counts from its response time (bounded), so a late arrival cannot overfill the server window', async () => {
+  it('a slot reopens a window after the response (the latest the server can have counted it), not after the start', async () => {
     const clock = fakeClock();
     const gate = createGate({ windows: [{ count: 1, windowMs: 1000 }], concurrency: 10, clock, safetyMarginMs: 0 });
     const t = await gate.acquire();
-    await clock.advance(60);
-    gate.observe({ ...t, status: 200 });
     let at = -1;
     void gate.acquire().then((x) => (at = x.startedAt));
-    await clock.advance(990);
+    await clock.advance(1500); // still in flight: it holds its slot however long it takes
     expect(at).toBe(-1);
+    gate.observe({ ...t, status: 200 }); // answered at 1500
+    await clock.advance(999);
+    expect(at).toBe(-1);
+    await clock.advance(1);
+    expect(at).toBe(2500);
+    gate.close();
+  });
+
+  it('a 429 frees its slot at once (the server did not count it); so does a start that never went out (cancel)', async () => {
+    const clock = fakeClock();
+    // pace: false so the lowered rate after the 429 does not space the two starts (tested in limits-window).
+    const gate = createGate({ windows: [{ count: 1, windowMs: 1000 }], concurrency: 10, clock, safetyMarginMs: 0, pace: false });
+    const t = await gate.acquire();
+    const order: string[] = [];
+    void gate.acquire().then((x) => {
+      order.push(`next@${x.startedAt}`);
+      gate.cancel(x);
+    });
+    void gate.acquire().then((x) => order.push(`third@${x.startedAt}`));
     await clock.advance(10);
-    expect(at).toBe(1060);
+    gate.observe({ ...t, status: 429, retryAfterMs: 500 });
+    await clock.advance(499);
+    expect(order).toEqual([]);
+    await clock.advance(1);
+    // The pause ended; the refused send held no slot, and the cancelled one gave its slot back.
+    expect(order).toEqual(['next@510', 'third@510']);
     gate.close();
   });
 
@@ -75,12 +104,16 @@ describe('gate: windows + pause + FIFO, one timer (fake clock)', () => {
     const clock = fakeClock();
     const gate = createGate({ windows: [{ count: 1, windowMs: 100 }], concurrency: 10, clock, safetyMarginMs: 0 });
     const order: string[] = [];
-    await gate.acquire();
-    void gate.acquire().then(() => order.push('a'));
-    void gate.acquire().then(() => order.push('b'));
-    void gate.acquire(undefined, { front: true }).then(() => order.push('429d'));
+    const answer = (name: string) => (t: Ticket) => {
+      order.push(name);
+      gate.observe({ ...t, status: 200 });
+    };
+    answer('first')(await gate.acquire());
+    void gate.acquire().then(answer('a'));
+    void gate.acquire().then(answer('b'));
+    void gate.acquire(undefined, { front: true }).then(answer('429d'));
     await clock.advance(300);
-    expect(order).toEqual(['429d', 'a', 'b']);
+    expect(order).toEqual(['first', '429d', 'a', 'b']);
     gate.close();
   });
 
@@ -101,7 +134,7 @@ describe('gate: windows + pause + FIFO, one timer (fake clock)', () => {
   it('an aborted waiter leaves the line and rejects with the signal reason', async () => {
     const clock = fakeClock();
     const gate = createGate({ windows: [{ count: 1, windowMs: 1000 }], concurrency: 10, clock, safetyMarginMs: 0 });
-    await gate.acquire();
+    gate.observe({ ...(await gate.acquire()), status: 200 });
     const ctl = new AbortController();
     const p = gate.acquire(ctl.signal);
     const next = gate.acquire();
@@ -111,6 +144,26 @@ describe('gate: windows + pause + FIFO, one timer (fake clock)', () => {
     await expect(next).resolves.toMatchObject({ startedAt: 1000 });
     expect(gate.stats().waiting).toBe(0);
     gate.close();
+  });
+
+  it('snapshot carries the sends still holding slots (in flight as now) and the learned rate; restore respects them', async () => {
+    const clock = fakeClock(10_000);
+    const windows = [{ count: 2, windowMs: 1000 }];
+    const gate = createGate({ windows, concurrency: 10, clock, safetyMarginMs: 0 });
+    gate.observe({ ...(await gate.acquire()), status: 200 });
+    await clock.advance(100);
+    await gate.acquire(); // in flight
+    const snap = JSON.parse(JSON.stringify(gate.snapshot())) as GateState;
+    expect(snap.sends).toEqual([10_000, 10_100]);
+    gate.close();
+    const resumed = createGate({ windows, concurrency: 10, clock, safetyMarginMs: 0, restore: snap });
+    let at = -1;
+    void resumed.acquire().then((t) => (at = t.startedAt));
+    await clock.advance(899);
+    expect(at).toBe(-1);
+    await clock.advance(1);
+    expect(at).toBe(11_000);
+    resumed.close();
   });
 
   it('concurrency cap and backpressure: never more than concurrency running, ready() holds the producer', async () => {
