@@ -63,7 +63,7 @@ interface Measured {
 }
 
 export const overheadBench: BenchSuite = async ({ quick, tmpDir, log }) => {
-  const n = Number(process.env.OVERHEAD_ITEMS ?? (quick ? 4_000 : 20_000));
+  const n = Number(process.env.OVERHEAD_ITEMS ?? (quick ? 2_000 : 20_000));
   const profDir = process.env.OVERHEAD_CPU_PROF;
   const here = path.dirname(fileURLToPath(import.meta.url));
   const bareScript = path.join(here, 'overhead-bare.js');
