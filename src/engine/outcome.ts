@@ -92,8 +92,12 @@ function what(input: ClassifyInput): string {
   return input.detail ? `${head}: ${input.detail}` : head;
 }
 
+const DONE: Outcome = Object.freeze({ kind: 'done' });
+
 export function classify(input: ClassifyInput): Outcome {
   const rule = OUTCOME_TABLE.find((r) => matches(r, input));
+  // The common case needs no reason text.
+  if (rule?.action === 'done') return DONE;
   const reason = what(input);
   const delay = () => retryDelay(input.attempt, input.random, input.backoff ?? RETRY_BACKOFF, input.retryAfterMs);
   const retryOrDead = (): Outcome =>
@@ -102,8 +106,6 @@ export function classify(input: ClassifyInput): Outcome {
       : { kind: 'retry', delayMs: delay(), countsAsAttempt: true, reason };
 
   switch (rule?.action ?? 'fail') {
-    case 'done':
-      return { kind: 'done' };
     case 'adopt':
       return input.existingId
         ? { kind: 'adopt', existingId: input.existingId }
@@ -161,8 +163,25 @@ export function errorBodyFields(body: unknown): { errorCode?: string; existingId
   };
 }
 
+/**
+ * Whether the response may carry a header that steers pacing (Retry-After,
+ * RateLimit*, X-RateLimit-*): a cheap scan of the names, so the parsers in
+ * src/http/headers.ts (a case-insensitive search per header they read) run
+ * only when one can be there. Every such name starts with r or x.
+ */
+export function maySteer(headers: HttpResponse['headers']): boolean {
+  for (const k in headers) {
+    const c = k.charCodeAt(0) | 32;
+    if (c !== 114 && c !== 120) continue;
+    const l = k.toLowerCase();
+    if (l === 'retry-after' || l.startsWith('ratelimit') || l.startsWith('x-ratelimit')) return true;
+  }
+  return false;
+}
+
 /** The response-derived part of ClassifyInput. */
 export function responseFacts(res: Pick<HttpResponse, 'status' | 'headers' | 'body'>, now: number): Pick<ClassifyInput, 'status' | 'errorCode' | 'existingId' | 'retryAfterMs' | 'detail'> {
+  if (!maySteer(res.headers)) return { status: res.status, ...errorBodyFields(res.body) };
   const retryAfterMs = retryAfterFromHeaders(res.headers, now);
   return { status: res.status, ...errorBodyFields(res.body), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
 }

@@ -29,6 +29,7 @@ import { createRunMetrics, type RunMetrics } from './metrics.js';
 import { classify, responseFacts } from './outcome.js';
 import { createRefs } from './refs.js';
 import type { Sender, SenderEvent, SendResult } from './sender.js';
+import { createSendLedger } from './send-ledger.js';
 
 /** How long the server remembers an Idempotency-Key (docs/nexuscore-api.md). */
 export const KEY_LIFETIME_MS = 24 * 3_600_000;
@@ -110,7 +111,8 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
       store.recordOutcomes({ outcomes, metrics: metrics.drain() });
     }
     // Send times live in the send log; the snapshot keeps what the adaptive layer learned.
-    store.saveLimiterState(JSON.stringify({ adaptive: opts.gate.snapshot().adaptive }));
+    // (The adaptive state alone: gate.snapshot() would also copy every send time of the longest window.)
+    store.saveLimiterState(JSON.stringify({ adaptive: opts.gate.adaptive.state() }));
     store.pruneSends(clock.now() - longestWindowMs);
   };
   const flushTimer = setInterval(() => flush(), opts.flushMs ?? 250);
@@ -229,11 +231,14 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
     return record(job, item, { id: item.id, kind: 'failed', code: error.kind, message }, message);
   }
 
+  // The send log in blocks of reserved slots: one committed write covers many sends (see send-ledger.ts).
+  const ledger = createSendLedger({ windows: opts.windows, log: (at, n) => store.recordSend(at, n) });
   // Sender events feed the per-second metrics.
   const onSenderEvent = (e: SenderEvent) => {
     if (e.type === 'send') {
-      // Before the request leaves: a run resumed after kill -9 knows every send the server still counts.
-      store.recordSend(e.startedAt);
+      // Before the request leaves: a run resumed after kill -9 knows every send the server still counts
+      // (covered by a committed block whose time is no earlier than this start).
+      ledger.onSend(e.startedAt);
       metrics.send(e.startedAt);
     }
     else if (e.type === 'response') metrics.response(clock.now(), e.status, e.latencyMs);
@@ -304,6 +309,11 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
     await drain();
     clearInterval(flushTimer);
     unsubscribe();
+    try {
+      ledger.close();
+    } catch {
+      // The unused reservations stay logged: a resumed run only counts a few sends too many.
+    }
     stopSignal.removeEventListener('abort', onStop);
     flush();
   }

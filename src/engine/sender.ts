@@ -21,7 +21,7 @@ import type { TokenProvider } from '../auth/provider.js';
 import { redact } from '../auth/redact.js';
 import type { Gate } from '../limits/gate.js';
 import type { RequestSpec } from '../types.js';
-import { errorBodyFields } from './outcome.js';
+import { errorBodyFields, maySteer } from './outcome.js';
 
 export type SenderEvent =
   | { type: 'send'; method: string; path: string; startedAt: number; replay: 'none' | 'rate_limited' | 'unauthorized' }
@@ -85,6 +85,13 @@ export interface Sender {
   totals(): SenderTotals;
 }
 
+function requestHeaders(token: string, spec: SendSpec): Record<string, string> {
+  const h: Record<string, string> = { authorization: `Bearer ${token}` };
+  if (spec.idempotencyKey !== undefined) h['idempotency-key'] = spec.idempotencyKey;
+  if (spec.headers) Object.assign(h, spec.headers);
+  return h;
+}
+
 export function createSender(opts: SenderOptions): Sender {
   const { http, auth, gate, clock } = opts;
   const max429 = opts.max429PerSend ?? 50;
@@ -120,11 +127,7 @@ export function createSender(opts: SenderOptions): Sender {
         res = await http.request({
           method: spec.method,
           path: spec.path,
-          headers: {
-            authorization: `Bearer ${token}`,
-            ...(spec.idempotencyKey !== undefined ? { 'idempotency-key': spec.idempotencyKey } : {}),
-            ...spec.headers,
-          },
+          headers: requestHeaders(token, spec),
           ...(spec.body !== undefined ? { json: spec.body } : {}),
           ...(signal ? { signal } : {}),
         });
@@ -138,8 +141,9 @@ export function createSender(opts: SenderOptions): Sender {
         return { ...r, error: err };
       }
       const now = clock.now();
-      const retryAfterMs = retryAfterFromHeaders(res.headers, now);
-      const rateLimit = parseRateLimitHeaders(res.headers, now);
+      const steer = maySteer(res.headers);
+      const retryAfterMs = steer ? retryAfterFromHeaders(res.headers, now) : undefined;
+      const rateLimit = steer ? parseRateLimitHeaders(res.headers, now) : undefined;
       gate.observe({ startedAt, seq, status: res.status, latencyMs: res.latencyMs, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), ...(rateLimit ? { rateLimit } : {}) });
       emit({ type: 'response', method: spec.method, path: spec.path, status: res.status, latencyMs: res.latencyMs, startedAt });
 

@@ -175,6 +175,7 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const prefix = url.pathname.replace(/\/+$/, '');
   const timeoutMs = opts.timeoutMs;
+  const deadlines = new DeadlineQueue(timeoutMs);
   const pool = new Pool(url.origin, {
     connections: opts.concurrency,
     pipelining: 1,
@@ -198,8 +199,11 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
       body = JSON.stringify(req.json);
       headers['content-type'] = 'application/json';
     }
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const signal = req.signal ? AbortSignal.any([req.signal, deadline]) : deadline;
+    // One deadline per request on a shared timer (see DeadlineQueue), aborting undici's request: cheaper
+    // than AbortSignal.timeout + AbortSignal.any per request (a timer, an EventTarget, weak references).
+    const deadline = deadlines.start();
+    const unlink = req.signal ? link(req.signal, deadline) : undefined;
+    const signal = deadline;
     const started = performance.now();
     const fail = (err: unknown): never => {
       if (req.signal?.aborted) throw req.signal.reason;
@@ -215,6 +219,8 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
     try {
       res = await pool.request({ method: req.method, path, headers, body, signal });
     } catch (err) {
+      deadlines.finish(deadline);
+      unlink?.();
       return fail(err);
     }
     try {
@@ -222,16 +228,9 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
       if (Number.isFinite(declared) && declared > maxBody) {
         throw new NetworkError('body_too_large', `${req.method} ${req.path} answered ${res.statusCode} with a ${declared}-byte body, over the ${maxBody}-byte cap.`, req.method, req.path);
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res.body) {
-        size += (chunk as Buffer).length;
-        if (size > maxBody) {
-          throw new NetworkError('body_too_large', `${req.method} ${req.path} answered ${res.statusCode} with a body over the ${maxBody}-byte cap.`, req.method, req.path);
-        }
-        chunks.push(chunk as Buffer);
-      }
-      const text = Buffer.concat(chunks).toString('utf8');
+      const text = await readText(res.body, maxBody, () => new NetworkError('body_too_large', `${req.method} ${req.path} answered ${res.statusCode} with a body over the ${maxBody}-byte cap.`, req.method, req.path));
+      deadlines.finish(deadline);
+      unlink?.();
       const ct = res.headers['content-type'];
       return {
         status: res.statusCode,
@@ -241,11 +240,14 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
       };
     } catch (err) {
       res.body.destroy();
+      deadlines.finish(deadline);
+      unlink?.();
       return fail(err);
     }
   }
 
   const close = async () => {
+    deadlines.clear();
     await pool.destroy();
   };
   return {
@@ -255,4 +257,156 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * A minimal abort signal for undici (which takes anything with
+ * addEventListener/removeEventListener): `aborted`, `reason`, its listeners.
+ */
+class Deadline {
+  aborted = false;
+  reason: unknown = undefined;
+  /** performance.now() at which it fires. */
+  readonly at: number;
+  done = false;
+  #listeners: ((this: unknown) => void)[] = [];
+  constructor(at: number) {
+    this.at = at;
+  }
+  addEventListener(_type: 'abort', fn: () => void): void {
+    if (!this.aborted) this.#listeners.push(fn);
+  }
+  removeEventListener(_type: 'abort', fn: () => void): void {
+    const i = this.#listeners.indexOf(fn);
+    if (i >= 0) this.#listeners.splice(i, 1);
+  }
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const ls = this.#listeners;
+    this.#listeners = [];
+    for (const fn of ls) fn.call(this);
+  }
+}
+
+/**
+ * Every request's deadline is start + the one timeout of the client, so
+ * deadlines arrive in order: a FIFO queue with one timer, armed for the
+ * oldest unfinished request, replaces a timer per request. Finished entries
+ * are dropped from the front as they finish (requests mostly finish in order).
+ */
+class DeadlineQueue {
+  #q: Deadline[] = [];
+  #head = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  constructor(readonly timeoutMs: number) {}
+
+  start(): Deadline {
+    const d = new Deadline(performance.now() + this.timeoutMs);
+    this.#q.push(d);
+    if (this.#timer === undefined) this.#arm(d.at);
+    return d;
+  }
+
+  finish(d: Deadline): void {
+    if (d.done) return;
+    d.done = true;
+    const q = this.#q;
+    while (this.#head < q.length && q[this.#head]!.done) this.#head++;
+    if (this.#head === q.length) {
+      this.#q = [];
+      this.#head = 0;
+      // Nothing left to time: the timer may stay armed (it finds nothing and stops).
+    } else if (this.#head > 1024 && this.#head > q.length / 2) {
+      this.#q = q.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #arm(at: number): void {
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#fire(), Math.max(1, Math.ceil(at - performance.now())));
+    this.#timer.unref();
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = performance.now();
+    const q = this.#q;
+    while (this.#head < q.length) {
+      const d = q[this.#head]!;
+      if (!d.done && d.at > now) break;
+      this.#head++;
+      if (!d.done) {
+        d.done = true;
+        d.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+      }
+    }
+    if (this.#head === q.length) {
+      this.#q = [];
+      this.#head = 0;
+    } else this.#arm(q[this.#head]!.at);
+  }
+
+  clear(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+}
+
+/** Aborts `d` when the caller's signal aborts; returns the unlink. */
+function link(signal: AbortSignal, d: Deadline): () => void {
+  if (signal.aborted) {
+    d.abort(signal.reason);
+    return () => {};
+  }
+  const onAbort = () => d.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
+}
+
+/** Reads a response body as UTF-8 text, failing with `tooLarge()` past `max` bytes. */
+function readText(body: NodeJS.ReadableStream & { destroy(err?: Error): void }, max: number, tooLarge: () => Error): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let first: Buffer | undefined;
+    let chunks: Buffer[] | undefined;
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        cleanup();
+        reject(tooLarge());
+        return;
+      }
+      if (first === undefined) first = chunk;
+      else (chunks ??= [first]).push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks ? Buffer.concat(chunks).toString('utf8') : first ? first.toString('utf8') : '');
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      // Closed without 'end' (destroyed): an error event normally came first.
+      cleanup();
+      reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    };
+    const cleanup = () => {
+      body.removeListener('data', onData);
+      body.removeListener('end', onEnd);
+      body.removeListener('error', onError);
+      body.removeListener('close', onClose);
+    };
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onError);
+    body.on('close', onClose);
+  });
 }

@@ -165,7 +165,9 @@ export class CheckpointStore {
           generation = generation + ${keyUsed('err_status')} WHERE job_id = ? AND state = 'failed' AND ${OPEN}`),
         retryDead: p(`UPDATE items SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?,
           generation = generation + ${keyUsed('err_status')} WHERE job_id = ? AND state = 'dead' AND ${OPEN}`),
-        sendLog: p(`INSERT INTO send_log (at, n) VALUES (?, 1) ON CONFLICT (at) DO UPDATE SET n = n + 1`),
+        sendLog: p(`INSERT INTO send_log (at, n) VALUES (?1, ?2) ON CONFLICT (at) DO UPDATE SET n = n + excluded.n`),
+        // Unused reservations handed back (see src/engine/send-ledger.ts): never below zero, never a new row.
+        sendUnlog: p(`UPDATE send_log SET n = max(n - ?1, 0) WHERE at = ?2`),
         sendPrune: p(`DELETE FROM send_log WHERE at < ?`),
         metrics: p(`INSERT INTO metrics (run_id, second, sends, r2xx, r4xx, r429, r5xx, rnet, done, ${HIST_COLS.join(', ')})
           VALUES (${new Array(9 + HIST_COLS.length).fill('?').join(', ')})
@@ -559,9 +561,11 @@ export class CheckpointStore {
     });
   }
 
-  recordSend(atMs: number): void {
+  recordSend(atMs: number, count = 1): void {
+    if (count === 0) return;
     this.#guard(() => {
-      this.#s.sendLog!.run(atMs);
+      if (count > 0) this.#s.sendLog!.run(P(atMs, count));
+      else this.#s.sendUnlog!.run(P(-count, atMs));
     });
   }
 

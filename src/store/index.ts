@@ -162,8 +162,12 @@ export interface Store {
    * and survives kill -9 (WAL: a committed write is in the OS's hands), so
    * the next run knows every send the server still counts, not only those
    * of the last limiter flush. Writer only.
+   *
+   * `count` logs that many sends at once (a block of reserved send slots,
+   * see src/engine/send-ledger.ts); a negative count gives back unused
+   * reservations of the row at `atMs` (never below zero, no new row).
    */
-  recordSend(atMs: number): void;
+  recordSend(atMs: number, count?: number): void;
 
   /** Send times logged at or after `sinceMs`, ascending (one entry per send). */
   recentSends(sinceMs: number): number[];

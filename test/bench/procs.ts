@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Agent, request } from 'undici';
+import { packageRoot } from '../../src/paths.js';
 
 export interface SimInfo {
   url: string;
@@ -40,15 +41,8 @@ export interface SimStats {
   limits: unknown;
 }
 
-export function projectRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('Cannot find the project root (package.json) above the bench module.');
-    dir = parent;
-  }
-  return dir;
-}
+/** The project root: the bench runs from dist/test/bench, the paths helper knows where the package is. */
+export const projectRoot = packageRoot;
 
 export function cliPath(): string {
   const cli = path.join(projectRoot(), 'dist/src/cli/main.js');

@@ -14,18 +14,16 @@
  * external_id (the runner's typical request: validation, references,
  * idempotency and uniqueness all exercised) and GET /v1/tickets/{id}.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import type { BenchFigure, BenchSuite } from './types.js';
+import { cpuSecondsOf, startSim } from './procs.js';
 
 const GOAL = 5000;
 
 export const simBench: BenchSuite = async ({ quick, log }) => {
   const seconds = quick ? 2 : 8;
-  const sim = await startSimProcess();
+  const sim = await startSim(['--no-limit']);
   const pool = new Pool(sim.info.url, {
     connections: Number(process.env.SIM_BENCH_CONNECTIONS ?? 4),
     pipelining: Number(process.env.SIM_BENCH_PIPELINING ?? 32),
@@ -49,9 +47,9 @@ export const simBench: BenchSuite = async ({ quick, log }) => {
       ['POST /v1/tickets (idempotent create)', post],
       ['GET /v1/tickets/{id}', () => call(pool, 'GET', `/v1/tickets/${ticketId}`, auth)],
     ] as const) {
-      const cpuBefore = cpuSeconds(sim.pid);
+      const cpuBefore = cpuSecondsOf(sim.pid);
       const { count, elapsedS } = await drive(fn, seconds, 128);
-      const cpuAfter = cpuSeconds(sim.pid);
+      const cpuAfter = cpuSecondsOf(sim.pid);
       const rate = count / elapsedS;
       const busy = cpuBefore !== undefined && cpuAfter !== undefined ? (cpuAfter - cpuBefore) / elapsedS : undefined;
       log(`${name}: ${Math.round(rate)} req/s over ${elapsedS.toFixed(1)} s${busy !== undefined ? `, server CPU ${(busy * 100).toFixed(0)}% of one core` : ''}`);
@@ -111,58 +109,4 @@ async function call(pool: Pool, method: 'GET' | 'POST', path: string, auth: stri
   const text = await res.body.text();
   if (res.statusCode !== expect) throw new Error(`Bench request ${method} ${path} answered ${res.statusCode}, expected ${expect}: ${text.slice(0, 200)}`);
   return text;
-}
-
-interface SimInfo {
-  url: string;
-  ca_file: string;
-  api_key: string;
-}
-
-/** Starts `nexus-backfill sim --no-limit` from dist/ and reads its JSON line. */
-async function startSimProcess(): Promise<{ info: SimInfo; pid: number; stop: () => Promise<void> }> {
-  const cli = path.join(projectRoot(), 'dist/src/cli/main.js');
-  if (!existsSync(cli)) throw new Error(`The built CLI ${cli} is missing; run \`npm run build\` first.`);
-  const child = spawn(process.execPath, [cli, 'sim', '--no-limit', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  const info = await new Promise<SimInfo>((resolve, reject) => {
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as SimInfo);
-    });
-    child.once('close', (code) => reject(new Error(`nexus-backfill sim exited (${code}) before listening: ${stderr}`)));
-  });
-  return {
-    info,
-    pid: child.pid!,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-/** User + system CPU seconds of a process, from /proc (Linux); undefined elsewhere. */
-function cpuSeconds(pid: number): number | undefined {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // After "pid (comm) ", utime and stime are fields 12 and 13 (0-based), in clock ticks (100/s on Linux).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
-}
-
-function projectRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('Cannot find the project root (package.json) above the bench module.');
-    dir = parent;
-  }
-  return dir;
 }

@@ -201,4 +201,50 @@ describe('gate: windows + pause + FIFO, one timer (fake clock)', () => {
     expect(peak).toBe(2);
     gate.close();
   });
+  it('slots: an abort rejects waiting tasks (dropped, never run); a running one runs on and settles with its own result; one listener per signal', async () => {
+    const clock = fakeClock();
+    const gate = createGate({ windows: [], concurrency: 1, clock });
+    const ctl = new AbortController();
+    let adds = 0;
+    const add = ctl.signal.addEventListener.bind(ctl.signal);
+    ctl.signal.addEventListener = ((...a: Parameters<AbortSignal['addEventListener']>) => {
+      adds++;
+      add(...a);
+    }) as AbortSignal['addEventListener'];
+    let release!: () => void;
+    let ran = 0;
+    const first = gate.run(() => {
+      ran++;
+      return new Promise<string>((resolve) => (release = () => resolve('first')));
+    }, ctl.signal);
+    const queued = [1, 2, 3].map(() =>
+      gate.run(async () => {
+        ran++;
+        return 'queued';
+      }, ctl.signal),
+    );
+    expect(adds).toBe(1);
+    expect(gate.stats()).toMatchObject({ running: 1, queued: 3 });
+    ctl.abort(new Error('stop'));
+    for (const q of queued) await expect(q).rejects.toThrow('stop');
+    expect(gate.stats()).toMatchObject({ running: 1, queued: 0 });
+    await expect(gate.run(async () => 1, ctl.signal)).rejects.toThrow('stop');
+    // The running task still holds its slot until it ends; then the next task runs.
+    const later = gate.run(async () => 'later');
+    expect(gate.stats().queued).toBe(1);
+    release();
+    await expect(first).resolves.toBe('first');
+    await expect(later).resolves.toBe('later');
+    expect(ran).toBe(1);
+    await gate.idle();
+    expect(gate.stats()).toMatchObject({ running: 0, queued: 0 });
+    gate.close();
+  });
+
+  it('slots: a task that throws synchronously rejects its run and frees its slot', async () => {
+    const gate = createGate({ windows: [], concurrency: 1, clock: fakeClock() });
+    await expect(gate.run(() => { throw new Error('boom'); })).rejects.toThrow('boom');
+    await expect(gate.run(async () => 2)).resolves.toBe(2);
+    gate.close();
+  });
 });
