@@ -1,9 +1,11 @@
 /**
- * The gate every send passes: a concurrency slot (FIFO), then the start
+ * The gate every send passes: a concurrency slot (p-queue), then the start
  * admission (every quota window + the adaptive pause), in FIFO order.
  *
  * - `run(task)` holds one of `concurrency` slots while the task runs; tasks
- *   wait their turn, first come first served (createSlots, below).
+ *   wait their turn in p-queue, first come first served. The signal only
+ *   drops a task still waiting: once it runs, its request may be on the
+ *   wire, and its outcome must reach the engine.
  * - Inside a slot, `acquire()` resolves when a send may start and records the
  *   start. Waiters are served in order; `front: true` (a request that just got
  *   a 429 or a 401) goes ahead of everyone. One timer at most, no polling.
@@ -16,6 +18,7 @@
  * One gate per workspace per process (`workspaceGate`): every job of a run
  * shares it, because the quota is the workspace's.
  */
+import PQueue from 'p-queue';
 import type { Clock } from '../clock.js';
 import { type AdaptiveRate, type AdaptiveState, type ResponseSignal, createAdaptiveRate } from './adaptive-rate.js';
 import type { BackoffOptions } from './backoff.js';
@@ -117,7 +120,7 @@ export function createGate(opts: GateOptions): Gate {
     limiter.restore(opts.restore.sends);
     if (opts.restore.adaptive) adaptive.restore(opts.restore.adaptive);
   }
-  const queue = createSlots(opts.concurrency);
+  const queue = new PQueue({ concurrency: opts.concurrency });
   const maxQueued = opts.maxQueued ?? opts.concurrency * 2;
   const waiters: Waiter[] = [];
   let timer: AbortController | undefined;
@@ -172,7 +175,23 @@ export function createGate(opts: GateOptions): Gate {
     limiter,
     adaptive,
     run(task, signal) {
-      return queue.add(task, signal);
+      if (!signal) return queue.add(task) as Promise<Awaited<ReturnType<typeof task>>>;
+      if (signal.aborted) return Promise.reject(signal.reason);
+      // p-queue rejects a running task too when its signal aborts; hand it a signal that
+      // aborts only while the task waits for its slot.
+      const waiting = new AbortController();
+      const onAbort = () => waiting.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      const started = () => signal.removeEventListener('abort', onAbort);
+      return (
+        queue.add(
+          () => {
+            started();
+            return task();
+          },
+          { signal: waiting.signal },
+        ) as Promise<Awaited<ReturnType<typeof task>>>
+      ).finally(started);
     },
     acquire(signal, o = {}) {
       if (closed) return Promise.reject(new Error('The rate gate is closed: the run is shutting down.'));
@@ -242,168 +261,6 @@ export function createGate(opts: GateOptions): Gate {
         detach(w);
         w.reject(new Error('The rate gate closed while this send waited for its turn: the run is shutting down.'));
       }
-    },
-  };
-}
-
-/**
- * The concurrency slots: FIFO, `concurrency` tasks at once. What the gate
- * used p-queue for, without its per-task cost (two abort listeners, a race
- * promise, a symbol, a map entry and events per task): one abort listener
- * per distinct signal, shared by every task that passed it. Same semantics:
- * a task starts synchronously when a slot is free; an abort rejects the
- * task's promise with the signal's reason, whether it waits (it is dropped)
- * or runs (it runs on, its slot held until it ends); clear() drops the
- * waiting tasks without settling them.
- */
-interface Slot {
-  task: () => Promise<unknown>;
-  resolve(v: unknown): void;
-  reject(e: unknown): void;
-  signal: AbortSignal | undefined;
-  settled: boolean;
-  state: 'queued' | 'running' | 'dropped';
-}
-
-interface Slots {
-  add<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T>;
-  readonly size: number;
-  readonly pending: number;
-  onSizeLessThan(limit: number): Promise<void>;
-  onIdle(): Promise<void>;
-  clear(): void;
-}
-
-function createSlots(concurrency: number): Slots {
-  let running = 0;
-  let queued = 0;
-  let q: Slot[] = [];
-  let head = 0;
-  const sizeWaiters: { limit: number; resolve(): void }[] = [];
-  const idleWaiters: (() => void)[] = [];
-  const bySignal = new WeakMap<AbortSignal, Set<Slot>>();
-
-  function track(signal: AbortSignal, slot: Slot): void {
-    let set = bySignal.get(signal);
-    if (!set) {
-      const mine = new Set<Slot>();
-      set = mine;
-      bySignal.set(signal, mine);
-      signal.addEventListener(
-        'abort',
-        () => {
-          // Only waiting tasks are dropped: a running one may have its request on the wire,
-          // and its outcome must reach the engine (a soft stop lets sends in flight finish).
-          for (const s of mine) {
-            if (s.state !== 'queued') continue;
-            s.state = 'dropped';
-            queued--;
-            settle(s, false, signal.reason);
-          }
-          mine.clear();
-          notify();
-        },
-        { once: true },
-      );
-    }
-    set.add(slot);
-  }
-
-  function settle(slot: Slot, ok: boolean, value: unknown): void {
-    if (slot.settled) return;
-    slot.settled = true;
-    if (slot.signal) bySignal.get(slot.signal)?.delete(slot);
-    if (ok) slot.resolve(value);
-    else slot.reject(value);
-  }
-
-  function start(slot: Slot): void {
-    slot.state = 'running';
-    running++;
-    let p: Promise<unknown>;
-    try {
-      p = Promise.resolve(slot.task());
-    } catch (err) {
-      p = Promise.reject(err);
-    }
-    p.then(
-      (v) => finish(slot, true, v),
-      (e) => finish(slot, false, e),
-    );
-  }
-
-  function finish(slot: Slot, ok: boolean, value: unknown): void {
-    running--;
-    settle(slot, ok, value);
-    next();
-  }
-
-  function next(): void {
-    while (running < concurrency && queued > 0) {
-      const slot = q[head]!;
-      q[head++] = undefined as unknown as Slot;
-      if (slot.state !== 'queued') continue;
-      queued--;
-      start(slot);
-    }
-    if (head === q.length) {
-      q = [];
-      head = 0;
-    } else if (head > 1024 && head > q.length / 2) {
-      q = q.slice(head);
-      head = 0;
-    }
-    notify();
-  }
-
-  function notify(): void {
-    for (let i = sizeWaiters.length - 1; i >= 0; i--) {
-      const w = sizeWaiters[i]!;
-      if (queued < w.limit) {
-        sizeWaiters.splice(i, 1);
-        w.resolve();
-      }
-    }
-    if (running === 0 && queued === 0 && idleWaiters.length) for (const r of idleWaiters.splice(0)) r();
-  }
-
-  return {
-    add<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-      if (signal?.aborted) return Promise.reject(signal.reason);
-      return new Promise<T>((resolve, reject) => {
-        const slot: Slot = { task, resolve: resolve as (v: unknown) => void, reject, signal, settled: false, state: 'queued' };
-        if (signal) track(signal, slot);
-        q.push(slot);
-        queued++;
-        next();
-      });
-    },
-    get size() {
-      return queued;
-    },
-    get pending() {
-      return running;
-    },
-    onSizeLessThan(limit) {
-      if (queued < limit) return Promise.resolve();
-      return new Promise<void>((resolve) => sizeWaiters.push({ limit, resolve }));
-    },
-    onIdle() {
-      if (running === 0 && queued === 0) return Promise.resolve();
-      return new Promise<void>((resolve) => idleWaiters.push(resolve));
-    },
-    clear() {
-      for (let i = head; i < q.length; i++) {
-        const s = q[i]!;
-        if (s.state === 'queued') {
-          s.state = 'dropped';
-          if (s.signal) bySignal.get(s.signal)?.delete(s);
-        }
-      }
-      q = [];
-      head = 0;
-      queued = 0;
-      notify();
     },
   };
 }
