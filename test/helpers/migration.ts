@@ -2,7 +2,7 @@
  * Shared set-up for engine tests: a store in a temp dir with the bundled
  * sample export staged, and the CLI pointed at a running simulator.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Simulator } from '../../src/sim/index.js';
@@ -54,4 +54,35 @@ export function parseSummary(r: CliResult): any {
   const line = r.stdout.trim().split('\n').filter(Boolean).pop();
   if (!line) throw new Error(`no JSON summary on stdout (exit ${r.code}); stderr:\n${r.stderr}`);
   return JSON.parse(line);
+}
+
+/** Writes rows as NDJSON and returns the file. */
+export function writeNdjson(file: string, rows: unknown[]): string {
+  writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  return file;
+}
+
+/**
+ * A user's job file in `dir` (TypeScript, loaded with --jobs-dir): `legacy-notes`
+ * creates an organization per record `{id, title, domains}`, so a record whose
+ * `domains` is not a list is refused by the API with 422.
+ */
+export function writeLegacyNotesJob(dir: string, body = '{ name: n.title, domain_names: n.domains }'): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    path.join(dir, 'legacy-notes.ts'),
+    `import { defineJob } from ${JSON.stringify(path.join(ROOT, 'src/index.ts'))};
+interface Note { id: number; title: string; domains: unknown }
+export default defineJob<Note>({
+  name: 'legacy-notes',
+  scopes: ['users:write'],
+  resource: 'organizations',
+  parse(raw: any) {
+    return typeof raw?.id === 'number' && typeof raw.title === 'string' ? { ok: true, record: raw as Note } : { ok: false, reason: 'needs id and title' };
+  },
+  key: (n) => String(n.id),
+  map: (n) => ({ method: 'POST', path: '/v1/organizations', body: ${body} }),
+});
+`,
+  );
 }

@@ -8,37 +8,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
-import { ROOT, runCli } from '../helpers/cli.js';
-import { FAST, parseSummary, runAgainst, simEnv, tempDir } from '../helpers/migration.js';
+import { runCli } from '../helpers/cli.js';
+import { FAST, parseSummary, runAgainst, simEnv, tempDir, writeLegacyNotesJob, writeNdjson } from '../helpers/migration.js';
 
 const tmp = tempDir();
 const jobsDir = path.join(tmp.dir, 'jobs');
 
-function writeNdjson(file: string, rows: unknown[]): string {
-  writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  return file;
-}
-
-beforeAll(() => {
-  mkdirSync(jobsDir);
-  // A user's job: plain TypeScript importing the package's public surface.
-  writeFileSync(
-    path.join(jobsDir, 'legacy-notes.ts'),
-    `import { defineJob } from ${JSON.stringify(path.join(ROOT, 'src/index.ts'))};
-interface Note { id: number; title: string; domains: unknown }
-export default defineJob<Note>({
-  name: 'legacy-notes',
-  scopes: ['users:write'],
-  resource: 'organizations',
-  parse(raw: any) {
-    return typeof raw?.id === 'number' && typeof raw.title === 'string' ? { ok: true, record: raw as Note } : { ok: false, reason: 'needs id and title' };
-  },
-  key: (n) => String(n.id),
-  map: (n) => ({ method: 'POST', path: '/v1/organizations', body: { name: n.title, domain_names: n.domains, tags: ['legacy'] } }),
-});
-`,
-  );
-});
+beforeAll(() => writeLegacyNotesJob(jobsDir, "{ name: n.title, domain_names: n.domains, tags: ['legacy'] }"));
 
 afterAll(() => tmp.cleanup());
 
