@@ -300,7 +300,6 @@ class DeadlineQueue {
   #q: Deadline[] = [];
   #head = 0;
   #timer: NodeJS.Timeout | undefined;
-  #timerAt = Infinity;
   constructor(readonly timeoutMs: number) {}
 
   start(): Deadline {
@@ -326,14 +325,12 @@ class DeadlineQueue {
   }
 
   #arm(at: number): void {
-    this.#timerAt = at;
     this.#timer = setTimeout(() => this.#fire(), Math.max(1, Math.ceil(at - performance.now())));
     this.#timer.unref();
   }
 
   #fire(): void {
     this.#timer = undefined;
-    this.#timerAt = Infinity;
     const now = performance.now();
     const q = this.#q;
     while (this.#head < q.length) {
@@ -354,7 +351,6 @@ class DeadlineQueue {
   clear(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#timerAt = Infinity;
   }
 }
 

@@ -17,7 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_WINDOWS, type RateWindow, type Scope } from '../types.js';
-import { createCredentials, type Credentials, type Principal } from './credentials.js';
+import { createCredentials, type Credentials } from './credentials.js';
 import { handleControl } from './control.js';
 import { createIdempotencyStore, isValidIdempotencyKey, type Claim, type IdempotencyStore } from './idempotency.js';
 import { createRandom, type Random } from './prng.js';

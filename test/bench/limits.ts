@@ -27,7 +27,7 @@ import PQueue from 'p-queue';
 import { systemClock } from '../../src/clock.js';
 import { createApiKeyProvider } from '../../src/auth/api-key.js';
 import { createSender } from '../../src/engine/sender.js';
-import { createHttpClient, type HttpClient } from '../../src/http/client.js';
+import { createHttpClient } from '../../src/http/client.js';
 import { RATE_LIMIT_BACKOFF, scaleBackoff } from '../../src/limits/backoff.js';
 import { createGate } from '../../src/limits/gate.js';
 import { createWindowLimiter } from '../../src/limits/window-limiter.js';
