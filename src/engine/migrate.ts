@@ -148,7 +148,9 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
     try {
       if (names.length > 0) {
         const scopes = new Set<Scope>(selected.flatMap((j) => j.job.scopes));
-        const brandsNeeded = !opts.brandMap && (store.counts([BRANDS_JOB])[BRANDS_JOB]?.done ?? 0) + (store.counts([BRANDS_JOB])[BRANDS_JOB]?.pending ?? 0) > 0;
+        // A staged Zendesk brands export (stage-only items, never sent) means: map brands by subdomain.
+        const stagedBrands = before[BRANDS_JOB];
+        const brandsNeeded = !opts.brandMap && !!stagedBrands && stagedBrands.pending + stagedBrands.done > 0;
         if (brandsNeeded || opts.brandMap) scopes.add('brands:read');
         await auth.checkScopes([...scopes], opts.signal, `the jobs ${names.join(', ')}`);
         const brands = await brandResolver(store, sender, opts, brandsNeeded, (message) => emit({ type: 'notice', message }));
