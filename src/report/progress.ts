@@ -23,13 +23,17 @@ export function createProgressReporter(opts: { stream?: NodeJS.WriteStream; inte
   let limited = 0;
   let refreshes = 0;
   let jobStarted = now();
-  const recent: number[] = [];
+  // Sends per second over the last 10 s, as [second, count] buckets: one push or increment per
+  // send, at most 11 buckets to trim, whatever the rate (a timestamp per send grew with it).
+  const recent: [number, number][] = [];
   let bar: cliProgress.SingleBar | undefined;
 
   const rate = () => {
     const t = now();
-    while (recent.length && recent[0]! < t - 10_000) recent.shift();
-    return recent.length / Math.min(10, Math.max(1, (t - jobStarted) / 1000));
+    const from = Math.floor((t - 10_000) / 1000);
+    while (recent.length && recent[0]![0] < from) recent.shift();
+    const sent = recent.reduce((a, [, n]) => a + n, 0);
+    return sent / Math.min(10, Math.max(1, (t - jobStarted) / 1000));
   };
   const eta = () => {
     const r = rate();
@@ -80,7 +84,12 @@ export function createProgressReporter(opts: { stream?: NodeJS.WriteStream; inte
           break;
         case 'send':
           sends++;
-          recent.push(now());
+          {
+            const second = Math.floor(now() / 1000);
+            const last = recent[recent.length - 1];
+            if (last && last[0] === second) last[1]++;
+            else recent.push([second, 1]);
+          }
           break;
         case 'rate_limited':
           limited++;
