@@ -26,6 +26,7 @@ export function createApiKeyProvider(opts: { apiKey: string }): TokenProvider {
       signal?.throwIfAborted();
       return key;
     },
+    peek: () => key,
     invalidate: () => false,
     renew: async (_t, _signal, detail) => {
       throw apiKeyRejectedError(detail);

@@ -41,6 +41,10 @@ interface Current {
   token: string;
   issuedAt: number;
   expiresAt: number;
+  /** A background refresh starts from here on. */
+  refreshAt: number;
+  /** Still safe to put on the wire until here: half the refresh margin is left for the trip. */
+  usableUntil: number;
   scopes: Set<string>;
 }
 
@@ -128,7 +132,9 @@ export function createClientCredentialsProvider(opts: ClientCredentialsOptions):
           const scopes = new Set(typeof b.scope === 'string' ? b.scope.split(/\s+/).filter(Boolean) : []);
           stats.tokensIssued++;
           opts.onEvent?.({ type: 'token_refreshed', reason, expiresInMs: lifetimeMs, scopes: [...scopes] });
-          return { token: b.access_token, issuedAt: startedAt, expiresAt: startedAt + lifetimeMs, scopes };
+          const ahead = refreshAheadMs(lifetimeMs);
+          const expiresAt = startedAt + lifetimeMs;
+          return { token: b.access_token, issuedAt: startedAt, expiresAt, refreshAt: expiresAt - ahead, usableUntil: expiresAt - ahead / 2, scopes };
         }
         if (res.status === 401 || code === 'invalid_client') {
           throw new AuthError(
@@ -183,21 +189,22 @@ export function createClientCredentialsProvider(opts: ClientCredentialsOptions):
     return inflight;
   }
 
+  function peek(): string | undefined {
+    if (!current) return undefined;
+    const now = clock.now();
+    if (now < current.refreshAt) return current.token;
+    if (now < current.usableUntil) {
+      void refresh('expiring');
+      return current.token;
+    }
+    return undefined;
+  }
+
   async function token(signal?: AbortSignal): Promise<string> {
     signal?.throwIfAborted();
-    const now = clock.now();
-    if (current) {
-      const lifetime = current.expiresAt - current.issuedAt;
-      const refreshAt = current.expiresAt - refreshAheadMs(lifetime);
-      // Still safe to put on the wire: leave half the refresh margin for the trip.
-      const usableUntil = current.expiresAt - refreshAheadMs(lifetime) / 2;
-      if (now < refreshAt) return current.token;
-      if (now < usableUntil) {
-        void refresh('expiring');
-        return current.token;
-      }
-      return (await withSignal(refresh('expired'), signal)).token;
-    }
+    const t = peek();
+    if (t !== undefined) return t;
+    if (current) return (await withSignal(refresh('expired'), signal)).token;
     return (await withSignal(refresh(stats.tokensIssued === 0 ? 'initial' : 'rejected'), signal)).token;
   }
 
@@ -210,6 +217,7 @@ export function createClientCredentialsProvider(opts: ClientCredentialsOptions):
   return {
     mode: 'client_credentials',
     token,
+    peek,
     invalidate,
     async renew(t, signal) {
       invalidate(t);

@@ -13,6 +13,12 @@ export interface TokenProvider {
   readonly mode: 'client_credentials' | 'api_key';
   /** A credential to send now; obtains or refreshes (single-flight) when needed. */
   token(signal?: AbortSignal): Promise<string>;
+  /**
+   * token() when it would not wait: the credential to send now (starting a
+   * background refresh when one is due), or undefined when only token() can
+   * get one. Lets every send that needs no refresh skip an await.
+   */
+  peek(): string | undefined;
   /** Forgets `token` if it is still the current one; true when it was. */
   invalidate(token: string): boolean;
   /**

@@ -165,8 +165,10 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
           runId,
           windows: opts.windows,
           maxAttempts: opts.maxAttempts,
-          // Enough claimed ahead that the queue never runs dry between claims, still a small multiple.
-          maxOutstanding: opts.concurrency * 4,
+          // Enough claimed ahead that the queue never runs dry between claims, still a small multiple. The
+          // engine claims in pages of half of it, and a claim's cost is mostly per statement: at 4x (pages of
+          // 2x the concurrency) claiming took ~25% more CPU per item than at 8x.
+          maxOutstanding: opts.concurrency * 8,
           stopSignal: opts.signal,
           onEvent: emit,
         });

@@ -156,11 +156,11 @@ export function errorBodyFields(body: unknown): { errorCode?: string; existingId
   // The API's message often names the fields already; say them once.
   const named = message !== undefined && fields !== undefined && Object.keys(err.fields as object).every((k) => message.includes(k));
   const detail = [message, fields && !named ? `(${fields})` : undefined].filter(Boolean).join(' ');
-  return {
-    ...(typeof err.code === 'string' ? { errorCode: err.code } : {}),
-    ...(typeof err.existing_id === 'string' ? { existingId: err.existing_id } : {}),
-    ...(detail ? { detail } : {}),
-  };
+  const out: { errorCode?: string; existingId?: string; detail?: string } = {};
+  if (typeof err.code === 'string') out.errorCode = err.code;
+  if (typeof err.existing_id === 'string') out.existingId = err.existing_id;
+  if (detail) out.detail = detail;
+  return out;
 }
 
 /**
@@ -181,7 +181,38 @@ export function maySteer(headers: HttpResponse['headers']): boolean {
 
 /** The response-derived part of ClassifyInput. */
 export function responseFacts(res: Pick<HttpResponse, 'status' | 'headers' | 'body'>, now: number): Pick<ClassifyInput, 'status' | 'errorCode' | 'existingId' | 'retryAfterMs' | 'detail'> {
-  if (!maySteer(res.headers)) return { status: res.status, ...errorBodyFields(res.body) };
-  const retryAfterMs = retryAfterFromHeaders(res.headers, now);
-  return { status: res.status, ...errorBodyFields(res.body), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  return classifyInput(res, now, undefined);
+}
+
+/**
+ * classify() of a response: the input built in one object. (Spreading the
+ * facts into a second object cost ~3 us per response, more than the rest of
+ * the classification.)
+ */
+export function classifyResponse(res: Pick<HttpResponse, 'status' | 'headers' | 'body'>, now: number, attempt: Pick<ClassifyInput, 'attempt' | 'maxAttempts' | 'random' | 'authReplayed'>): { verdict: Outcome; errorCode?: string } {
+  const input = classifyInput(res, now, attempt) as ClassifyInput;
+  return input.errorCode === undefined ? { verdict: classify(input) } : { verdict: classify(input), errorCode: input.errorCode };
+}
+
+function classifyInput(
+  res: Pick<HttpResponse, 'status' | 'headers' | 'body'>,
+  now: number,
+  attempt: Pick<ClassifyInput, 'attempt' | 'maxAttempts' | 'random' | 'authReplayed'> | undefined,
+): Partial<ClassifyInput> {
+  const input: Partial<ClassifyInput> = { status: res.status };
+  if (attempt) {
+    input.attempt = attempt.attempt;
+    input.maxAttempts = attempt.maxAttempts;
+    input.random = attempt.random;
+    if (attempt.authReplayed !== undefined) input.authReplayed = attempt.authReplayed;
+  }
+  const body = errorBodyFields(res.body);
+  if (body.errorCode !== undefined) input.errorCode = body.errorCode;
+  if (body.existingId !== undefined) input.existingId = body.existingId;
+  if (body.detail !== undefined) input.detail = body.detail;
+  if (maySteer(res.headers)) {
+    const retryAfterMs = retryAfterFromHeaders(res.headers, now);
+    if (retryAfterMs !== undefined) input.retryAfterMs = retryAfterMs;
+  }
+  return input;
 }

@@ -15,11 +15,12 @@
  */
 import type { Clock } from '../clock.js';
 import { AuthError } from '../errors.js';
-import { type HttpClient, type HttpResponse, NetworkError } from '../http/client.js';
+import { type HttpClient, type HttpRequest, type HttpResponse, NetworkError } from '../http/client.js';
 import { parseRateLimitHeaders, retryAfterFromHeaders } from '../http/headers.js';
 import type { TokenProvider } from '../auth/provider.js';
 import { redact } from '../auth/redact.js';
 import type { Gate } from '../limits/gate.js';
+import type { ResponseSignal } from '../limits/adaptive-rate.js';
 import type { RequestSpec } from '../types.js';
 import { errorBodyFields, maySteer } from './outcome.js';
 
@@ -108,29 +109,31 @@ export function createSender(opts: SenderOptions): Sender {
     for (;;) {
       // A token first, so the start the gate records is not spent waiting for
       // the token endpoint (the server would count it later than we do).
-      await auth.token(wait);
-      const ticket = await gate.acquire(wait, { front: replay !== 'none' });
+      // The usual case (a token in hand, room to start) takes no await: each
+      // is a promise and a microtask turn on every send.
+      wait?.throwIfAborted();
+      if (auth.peek() === undefined) await auth.token(wait);
+      const ticket = (wait?.aborted ? undefined : gate.tryAcquire()) ?? (await gate.acquire(wait, { front: replay !== 'none' }));
       const { startedAt, seq } = ticket;
-      let token: string;
-      try {
-        token = await auth.token(wait);
-      } catch (err) {
-        gate.cancel(ticket); // nothing went on the wire: the slot is free again
-        throw err;
+      let token = wait?.aborted ? undefined : auth.peek();
+      if (token === undefined) {
+        try {
+          token = await auth.token(wait);
+        } catch (err) {
+          gate.cancel(ticket); // nothing went on the wire: the slot is free again
+          throw err;
+        }
       }
       r.sends++;
       totals.sends++;
       r.startedAt = startedAt;
       emit({ type: 'send', method: spec.method, path: spec.path, startedAt, replay });
+      const req: HttpRequest = { method: spec.method, path: spec.path, headers: requestHeaders(token, spec) };
+      if (spec.body !== undefined) req.json = spec.body;
+      if (signal) req.signal = signal;
       let res: HttpResponse;
       try {
-        res = await http.request({
-          method: spec.method,
-          path: spec.path,
-          headers: requestHeaders(token, spec),
-          ...(spec.body !== undefined ? { json: spec.body } : {}),
-          ...(signal ? { signal } : {}),
-        });
+        res = await http.request(req);
       } catch (err) {
         // Aborted or failed: the request may have reached the server, so its
         // slot counts until now (the limiter must hear of every start).
@@ -138,13 +141,17 @@ export function createSender(opts: SenderOptions): Sender {
         if (!(err instanceof NetworkError)) throw err;
         totals.networkErrors++;
         emit({ type: 'network_error', method: spec.method, path: spec.path, kind: err.kind });
-        return { ...r, error: err };
+        r.error = err;
+        return r;
       }
       const now = clock.now();
       const steer = maySteer(res.headers);
       const retryAfterMs = steer ? retryAfterFromHeaders(res.headers, now) : undefined;
       const rateLimit = steer ? parseRateLimitHeaders(res.headers, now) : undefined;
-      gate.observe({ startedAt, seq, status: res.status, latencyMs: res.latencyMs, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}), ...(rateLimit ? { rateLimit } : {}) });
+      const observed: ResponseSignal = { startedAt, seq, status: res.status, latencyMs: res.latencyMs };
+      if (retryAfterMs !== undefined) observed.retryAfterMs = retryAfterMs;
+      if (rateLimit) observed.rateLimit = rateLimit;
+      gate.observe(observed);
       emit({ type: 'response', method: spec.method, path: spec.path, status: res.status, latencyMs: res.latencyMs, startedAt });
 
       if (res.status === 401) {
@@ -177,11 +184,15 @@ export function createSender(opts: SenderOptions): Sender {
           pauseMs: gate.adaptive.pauseRemaining(),
           scale: gate.adaptive.scale,
         });
-        if (r.rateLimited >= max429) return { ...r, response: res };
+        if (r.rateLimited >= max429) {
+          r.response = res;
+          return r;
+        }
         replay = 'rate_limited';
         continue;
       }
-      return { ...r, response: res };
+      r.response = res;
+      return r;
     }
   }
 

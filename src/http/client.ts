@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
 import { Pool } from 'undici';
 import { UsageError } from '../errors.js';
+import { LiteSignal } from '../lite-signal.js';
 
 export type NetworkErrorKind = 'timeout' | 'reset' | 'refused' | 'dns' | 'tls' | 'body_too_large' | 'protocol' | 'other';
 
@@ -259,34 +260,14 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
   };
 }
 
-/**
- * A minimal abort signal for undici (which takes anything with
- * addEventListener/removeEventListener): `aborted`, `reason`, its listeners.
- */
-class Deadline {
-  aborted = false;
-  reason: unknown = undefined;
+/** A request's deadline, and the signal undici aborts the request with (see LiteSignal). */
+class Deadline extends LiteSignal {
   /** performance.now() at which it fires. */
   readonly at: number;
   done = false;
-  #listeners: ((this: unknown) => void)[] = [];
   constructor(at: number) {
+    super();
     this.at = at;
-  }
-  addEventListener(_type: 'abort', fn: () => void): void {
-    if (!this.aborted) this.#listeners.push(fn);
-  }
-  removeEventListener(_type: 'abort', fn: () => void): void {
-    const i = this.#listeners.indexOf(fn);
-    if (i >= 0) this.#listeners.splice(i, 1);
-  }
-  abort(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.reason = reason;
-    const ls = this.#listeners;
-    this.#listeners = [];
-    for (const fn of ls) fn.call(this);
   }
 }
 

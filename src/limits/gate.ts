@@ -24,6 +24,7 @@ import { type AdaptiveRate, type AdaptiveState, type ResponseSignal, createAdapt
 import type { BackoffOptions } from './backoff.js';
 import { type WindowLimiter, createWindowLimiter } from './window-limiter.js';
 import type { RateWindow } from '../types.js';
+import { LiteSignal } from '../lite-signal.js';
 
 export interface GateOptions {
   windows: readonly RateWindow[];
@@ -70,6 +71,11 @@ export interface Gate {
   run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T>;
   /** Resolves when a send may start now; the start is recorded (`seq` names it for observe). */
   acquire(signal?: AbortSignal, opts?: { front?: boolean }): Promise<Ticket>;
+  /**
+   * acquire() without the wait: the ticket when nobody waits and a send may
+   * start now (the start is recorded), else undefined and nothing changes.
+   */
+  tryAcquire(): Ticket | undefined;
   /** Feeds a response (or network error: no status) to the limiter and the adaptive layer. */
   observe(r: ResponseSignal): void;
   /** An admitted start that never went on the wire (the token could not be had, the run stopped): frees its slot. */
@@ -171,6 +177,29 @@ export function createGate(opts: GateOptions): Gate {
     );
   }
 
+  // The tasks waiting for a slot, per caller signal: one abort listener per signal, not one per task.
+  const waitingBy = new WeakMap<AbortSignal, Set<SlotSignal>>();
+  const waitingOn = (signal: AbortSignal): Set<SlotSignal> => {
+    let set = waitingBy.get(signal);
+    if (!set) {
+      const waiting = new Set<SlotSignal>();
+      waitingBy.set(signal, waiting);
+      signal.addEventListener(
+        'abort',
+        () => {
+          const list = [...waiting];
+          waiting.clear();
+          // Every one is aborted before any listener runs: a slot freed by the first cannot start a later one.
+          for (const w of list) w.mark(signal.reason);
+          for (const w of list) w.fire();
+        },
+        { once: true },
+      );
+      set = waiting;
+    }
+    return set;
+  };
+
   return {
     limiter,
     adaptive,
@@ -179,19 +208,16 @@ export function createGate(opts: GateOptions): Gate {
       if (signal.aborted) return Promise.reject(signal.reason);
       // p-queue rejects a running task too when its signal aborts; hand it a signal that
       // aborts only while the task waits for its slot.
-      const waiting = new AbortController();
-      const onAbort = () => waiting.abort(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      const started = () => signal.removeEventListener('abort', onAbort);
-      return (
-        queue.add(
-          () => {
-            started();
-            return task();
-          },
-          { signal: waiting.signal },
-        ) as Promise<Awaited<ReturnType<typeof task>>>
-      ).finally(started);
+      const waiting = waitingOn(signal);
+      const slot = new SlotSignal();
+      waiting.add(slot);
+      return queue.add(
+        () => {
+          waiting.delete(slot);
+          return task();
+        },
+        { signal: slot as unknown as AbortSignal },
+      ) as Promise<Awaited<ReturnType<typeof task>>>;
     },
     acquire(signal, o = {}) {
       if (closed) return Promise.reject(new Error('The rate gate is closed: the run is shutting down.'));
@@ -219,6 +245,14 @@ export function createGate(opts: GateOptions): Gate {
           signal.addEventListener('abort', w.onAbort, { once: true });
         }
       });
+    },
+    tryAcquire() {
+      if (closed || waiters.length > 0 || timer) return undefined;
+      adaptive.tick();
+      // A wait leaves everything as it was: acquire() queues the send and arms the timer.
+      if (adaptive.pauseRemaining() > 0 || limiter.reserve() > 0) return undefined;
+      admitted++;
+      return { startedAt: clock.now(), seq: limiter.lastSeq };
     },
     observe(r) {
       // The server counted the request no later than its answer, and a 429 not
@@ -264,6 +298,14 @@ export function createGate(opts: GateOptions): Gate {
     },
   };
 }
+
+/**
+ * The signal p-queue holds for a task waiting for its slot (see LiteSignal):
+ * the gate aborts it from the caller's signal while the task waits, never once
+ * it runs. p-queue reads `aborted`, `reason`, `throwIfAborted` and the
+ * 'abort' listeners of a task's signal (checked by test/unit/limits-gate.test.ts).
+ */
+class SlotSignal extends LiteSignal {}
 
 const registry = new Map<string, Gate>();
 

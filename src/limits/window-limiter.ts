@@ -159,6 +159,8 @@ export function createWindowLimiter(windows: readonly RateWindow[], clock: Pick<
   let inFlight = 0;
   /** Index (into starts/states) at or before the oldest in-flight send. */
   let flightPtr = 0;
+  /** Leading records older than two longest windows (at most flightPtr): dropped in bulk once they are many. */
+  let stale = 0;
 
   // The slot-free base times (response times) of settled sends, ascending;
   // `head` entries at the front are dead for every window.
@@ -209,24 +211,26 @@ export function createWindowLimiter(windows: readonly RateWindow[], clock: Pick<
       live[k] = i;
     }
     // Entries dead for the longest window are dead for all.
-    let dead = live.length ? Math.min(...live) : leaves.length;
+    let dead = leaves.length;
+    for (let k = 0; k < live.length; k++) if (live[k]! < dead) dead = live[k]!;
     if (dead > head) head = dead;
     if (head > 1024 && head > leaves.length / 2) {
       leaves = leaves.slice(head);
       for (let k = 0; k < live.length; k++) live[k]! -= head;
       head = 0;
-      dead = 0;
     }
-    // Send records: keep two longest windows of history for countedBefore.
+    // Send records: keep two longest windows of history for countedIn. The stale prefix only grows
+    // between compactions, so it is extended from where it stopped: rescanning it on every call
+    // cost O(sends in two windows) per admission.
     const keepFrom = now - 2 * (longestMs + margin);
-    let drop = 0;
-    while (drop < flightPtr && starts[drop]! < keepFrom) drop++;
-    if (drop > 1024 && drop > starts.length / 2) {
-      starts = starts.slice(drop);
-      states = states.slice(drop);
-      answers = answers.slice(drop);
-      firstSeq += drop;
-      flightPtr -= drop;
+    while (stale < flightPtr && starts[stale]! < keepFrom) stale++;
+    if (stale > 1024 && stale > starts.length / 2) {
+      starts = starts.slice(stale);
+      states = states.slice(stale);
+      answers = answers.slice(stale);
+      firstSeq += stale;
+      flightPtr -= stale;
+      stale = 0;
     }
   }
 

@@ -37,6 +37,24 @@ export function lineKey(file: string | null, line: number, index?: number): stri
 
 type Row = Record<string, any>;
 
+/** Positions of the claim statement's RETURNING columns (it reads rows as arrays). */
+const C = {
+  id: 0,
+  sourceId: 1,
+  payload: 2,
+  hash: 3,
+  mode: 4,
+  targetId: 5,
+  attempts: 6,
+  sends: 7,
+  firstSentAt: 8,
+  fileId: 9,
+  line: 10,
+  elem: 11,
+  nextAttemptAt: 12,
+  generation: 13,
+} as const;
+
 /** Arguments for a statement written with numbered parameters (?1, ?2, ...). */
 function P(...values: unknown[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -127,10 +145,16 @@ export class CheckpointStore {
         bodyQueue: p(`UPDATE bodies SET next_payload = ? WHERE id = ?`),
         // The body that waited behind a sent one becomes the body (see done and failed).
         bodyPromote: p(`UPDATE bodies SET payload = next_payload, next_payload = NULL WHERE id = ? AND next_payload IS NOT NULL`),
-        claim: p(`UPDATE items SET state = 'inflight', sends = sends + 1, first_sent_at = coalesce(first_sent_at, ?1), last_sent_at = ?1, updated_at = ?1
-          WHERE id IN (SELECT id FROM items WHERE job_id = ?2 AND state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?3)
+        // Per item on every run, so bound by position and read as arrays (columns at C): named parameters and a
+        // row object per item cost more than the rest of the claim. Arguments: now x 3, job_id, now, limit.
+        claim: db
+          .prepare(
+            `UPDATE items SET state = 'inflight', sends = sends + 1, first_sent_at = coalesce(first_sent_at, ?), last_sent_at = ?, updated_at = ?
+          WHERE id IN (SELECT id FROM items WHERE job_id = ? AND state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?)
           RETURNING id, source_id, (SELECT payload FROM bodies WHERE bodies.id = items.id) AS payload, hash, mode, target_id, attempts, sends,
-            first_sent_at, file_id, line, elem, next_attempt_at, generation`),
+            first_sent_at, file_id, line, elem, next_attempt_at, generation`,
+          )
+          .raw(true),
         recover: p(`UPDATE items SET state = 'pending', next_attempt_at = 0, updated_at = ? WHERE job_id = ? AND state = 'inflight' AND ${OPEN}`),
         unsend: p(`UPDATE items SET sends = max(sends - 1, 0), first_sent_at = CASE WHEN sends <= 1 THEN NULL ELSE first_sent_at END WHERE id = ?`),
         done: p(`UPDATE items SET
@@ -143,7 +167,17 @@ export class CheckpointStore {
             next_attempt_at = 0, target_id = ?1, done_at = ?2, updated_at = ?2,
             err_status = NULL, err_code = NULL, err_message = NULL, err_body = NULL
           WHERE id = ?3 AND state = 'inflight' RETURNING state`),
-        mapId: p(`INSERT INTO id_map (job_id, source_id, target_id, mapped_at) SELECT job_id, source_id, ?1, ?2 FROM items WHERE id = ?3
+        // The common done, by position: nothing was staged behind the sent body. Sets what `done` sets for such a
+        // row; without its CASEs and RETURNING it costs half. Arguments: target_id, now, now, id.
+        doneSimple: db.prepare(`UPDATE items SET state = 'done', next_attempt_at = 0, target_id = ?, done_at = ?, updated_at = ?,
+            err_status = NULL, err_code = NULL, err_message = NULL, err_body = NULL
+          WHERE id = ? AND state = 'inflight' AND next_hash IS NULL`),
+        // The id map row is written from values, not with INSERT ... SELECT: inside the outcome transaction a
+        // statement that may write many rows keeps a statement journal, which with 16 KB pages spilled to a
+        // temporary file on nearly every done (a file per batch, a page written per item).
+        itemKey: db.prepare(`SELECT job_id, source_id FROM items WHERE id = ?`).raw(true),
+        // Arguments: job_id, source_id, target_id, now.
+        mapId: db.prepare(`INSERT INTO id_map (job_id, source_id, target_id, mapped_at) VALUES (?, ?, ?, ?)
           ON CONFLICT (job_id, source_id) DO UPDATE SET target_id = excluded.target_id, mapped_at = excluded.mapped_at`),
         failed: p(`UPDATE items SET
             state = CASE WHEN next_hash IS NULL THEN 'failed' ELSE 'pending' END,
@@ -306,25 +340,32 @@ export class CheckpointStore {
     return this.#guard(() => {
       const jobId = this.#jobIds.get(job);
       if (jobId === undefined) return [];
-      const rows = this.#s.claim!.all(P(now, jobId, limit)) as Row[];
-      rows.sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id);
-      return rows.map((r) => ({
-        id: r.id,
-        key: `${job}:${r.source_id}`,
-        job,
-        sourceId: r.source_id,
-        payload: Buffer.isBuffer(r.payload) ? r.payload.toString('utf8') : String(r.payload),
-        hash: r.hash,
-        mode: r.mode,
-        targetId: r.target_id,
-        attempts: r.attempts,
-        sends: r.sends,
-        firstSentAt: r.first_sent_at,
-        generation: r.generation,
-        file: this.#fileName(r.file_id),
-        line: r.line,
-        index: r.elem,
-      }));
+      const rows = this.#s.claim!.all(now, now, now, jobId, now, limit) as unknown[][];
+      // RETURNING gives no order: due time, then staging order.
+      rows.sort((a, b) => (a[C.nextAttemptAt] as number) - (b[C.nextAttemptAt] as number) || (a[C.id] as number) - (b[C.id] as number));
+      const out: ClaimedItem[] = new Array(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i]!;
+        const payload = r[C.payload];
+        out[i] = {
+          id: r[C.id] as number,
+          key: `${job}:${r[C.sourceId] as string}`,
+          job,
+          sourceId: r[C.sourceId] as string,
+          payload: Buffer.isBuffer(payload) ? payload.toString('utf8') : String(payload),
+          hash: r[C.hash] as string,
+          mode: r[C.mode] as ClaimedItem['mode'],
+          targetId: r[C.targetId] as string | null,
+          attempts: r[C.attempts] as number,
+          sends: r[C.sends] as number,
+          firstSentAt: r[C.firstSentAt] as number,
+          generation: r[C.generation] as number,
+          file: this.#fileName(r[C.fileId] as number | null),
+          line: r[C.line] as number | null,
+          index: r[C.elem] as number | null,
+        };
+      }
+      return out;
     });
   }
 
@@ -349,11 +390,19 @@ export class CheckpointStore {
         for (const o of batch.outcomes) {
           switch (o.kind) {
             case 'done': {
-              const row = s.done!.get(P(o.targetId, now, o.id)) as Row | undefined;
-              if (row) {
+              let mapped = s.doneSimple!.run(o.targetId, now, now, o.id).changes === 1;
+              if (!mapped) {
+                // A change staged behind the sent body, or an item no longer inflight (then nothing happens).
+                const row = s.done!.get(P(o.targetId, now, o.id)) as Row | undefined;
                 // Still pending after done: a change waited behind the sent body and is now the body.
-                if (row.state === 'pending') s.bodyPromote!.run(o.id);
-                s.mapId!.run(P(o.targetId, now, o.id));
+                if (row?.state === 'pending') s.bodyPromote!.run(o.id);
+                mapped = row !== undefined;
+              }
+              if (mapped) {
+                let jobId = o.job === undefined ? undefined : this.#jobIds.get(o.job);
+                let sourceId = o.sourceId;
+                if (jobId === undefined || sourceId === undefined) [jobId, sourceId] = s.itemKey!.get(o.id) as [number, string];
+                s.mapId!.run(jobId, sourceId, o.targetId, now);
               }
               break;
             }
@@ -383,6 +432,8 @@ export class CheckpointStore {
           const hist = HIST_COLS.map((_, i) => m.latency[i] ?? 0);
           s.metrics!.run(m.runId, m.second, m.sends, m.responses['2xx'], m.responses['4xx'], m.responses['429'], m.responses['5xx'], m.responses.network, m.itemsDone, ...hist);
         }
+        if (batch.limiterState !== undefined) s.kvSet!.run(LIMITER_KEY, batch.limiterState, now);
+        if (batch.pruneSendsBefore !== undefined) s.sendPrune!.run(batch.pruneSendsBefore);
       })();
     });
   }

@@ -107,7 +107,8 @@ export interface Store {
    * transaction. `done` writes the id map; if a change was staged meanwhile,
    * the item becomes a pending update with the new body. `wait` and `release`
    * undo the send the claim counted. Outcomes for items that are no longer
-   * `inflight` are ignored. Writer only.
+   * `inflight` are ignored. The limiter state and the send log pruning
+   * ride along when given (one commit per flush, not three). Writer only.
    */
   recordOutcomes(batch: OutcomeBatch): void;
 

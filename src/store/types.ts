@@ -100,8 +100,11 @@ export interface ItemError {
 }
 
 export type Outcome =
-  /** Created (or updated): writes the id map; a change staged meanwhile becomes a pending update. */
-  | { id: number; kind: 'done'; targetId: string }
+  /**
+   * Created (or updated): writes the id map; a change staged meanwhile becomes a pending update.
+   * `job` and `sourceId` (the claimed item's) spare reading them back for the id map.
+   */
+  | { id: number; kind: 'done'; targetId: string; job?: string; sourceId?: string }
   /** The API refused the record (4xx): never retried by itself. `unsent` when nothing was sent (map rejected it). */
   | ({ id: number; kind: 'failed'; unsent?: boolean } & ItemError)
   /** Retry later. `countsAsAttempt` false for a 429 (a send, not a failed try). */
@@ -136,6 +139,10 @@ export interface MetricsRow {
 export interface OutcomeBatch {
   outcomes: Outcome[];
   metrics?: MetricsRow[];
+  /** Saved as by saveLimiterState, in the same transaction. */
+  limiterState?: string;
+  /** Prunes the send log as pruneSends(before), in the same transaction. */
+  pruneSendsBefore?: number;
 }
 
 export type StateCounts = Record<ItemState, number>;

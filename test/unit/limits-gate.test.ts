@@ -100,6 +100,27 @@ describe('gate: windows + pause + FIFO, one timer (fake clock)', () => {
     gate.close();
   });
 
+  it('tryAcquire admits at once only when nobody waits and a window has room; otherwise it changes nothing', async () => {
+    const clock = fakeClock();
+    const gate = createGate({ windows: [{ count: 2, windowMs: 1000 }], concurrency: 10, clock, safetyMarginMs: 0 });
+    const first = gate.tryAcquire();
+    expect(first).toMatchObject({ startedAt: 0, seq: 1 });
+    await gate.acquire();
+    // The window is full: no ticket, no start recorded, no timer armed.
+    expect(gate.tryAcquire()).toBeUndefined();
+    expect(gate.limiter.inFlight).toBe(2);
+    expect(clock.timers()).toBe(0);
+    // A waiter keeps its place: tryAcquire never overtakes it, even once a slot is free.
+    const waiting = gate.acquire();
+    gate.observe({ ...first!, status: 201 });
+    await clock.advance(999);
+    expect(gate.tryAcquire()).toBeUndefined();
+    await clock.advance(1);
+    await expect(waiting).resolves.toMatchObject({ startedAt: 1000, seq: 3 });
+    expect(gate.stats()).toMatchObject({ admitted: 3, waited: 1 });
+    gate.close();
+  });
+
   it('a request sent back with front: true goes ahead of everyone waiting', async () => {
     const clock = fakeClock();
     const gate = createGate({ windows: [{ count: 1, windowMs: 100 }], concurrency: 10, clock, safetyMarginMs: 0 });

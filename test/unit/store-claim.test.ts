@@ -57,4 +57,37 @@ describe('claiming', () => {
     expect(s.claimDue('t', 10, 250).map((i) => i.sourceId)).toEqual(['3', '2']);
     s.close();
   });
+
+  it('done writes the same id map row whether or not the outcome names its job and source id; a change staged meanwhile still becomes an update', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'nb-claim-'));
+    dirs.push(dir);
+    const file = path.join(dir, 's.sqlite');
+    const s = openStore(file, { mode: 'writer' });
+    s.stage('t', 'f', [1, 2, 3].map((i) => ({ sourceId: String(i), payload: `{"id":${i}}`, hash: String(i), line: i })));
+    const [a, b, c] = s.claimDue('t', 3, 0);
+    // A newer export changed item 3 while it was on the wire.
+    expect(s.stage('t', 'f', [{ sourceId: '3', payload: '{"id":3,"v":2}', hash: '3b', line: 3 }]).changed).toBe(1);
+    s.recordOutcomes({
+      outcomes: [
+        { id: a!.id, kind: 'done', targetId: 'T1', job: a!.job, sourceId: a!.sourceId },
+        { id: b!.id, kind: 'done', targetId: 'T2' },
+        { id: c!.id, kind: 'done', targetId: 'T3', job: c!.job, sourceId: c!.sourceId },
+        // No longer inflight: ignored, the id map keeps T1.
+        { id: a!.id, kind: 'done', targetId: 'T9', job: a!.job, sourceId: a!.sourceId },
+      ],
+    });
+    expect(s.counts(['t']).t).toMatchObject({ done: 2, pending: 1 });
+    const [upd] = s.claimDue('t', 10, 1);
+    expect(upd).toMatchObject({ sourceId: '3', mode: 'update', targetId: 'T3', payload: '{"id":3,"v":2}' });
+    s.close();
+
+    const raw = new Database(file, { readonly: true });
+    const rows = raw.prepare(`SELECT j.name AS job, m.source_id, m.target_id FROM id_map AS m JOIN jobs AS j ON j.id = m.job_id ORDER BY m.source_id`).all();
+    raw.close();
+    expect(rows).toEqual([
+      { job: 't', source_id: '1', target_id: 'T1' },
+      { job: 't', source_id: '2', target_id: 'T2' },
+      { job: 't', source_id: '3', target_id: 'T3' },
+    ]);
+  });
 });
