@@ -29,6 +29,14 @@ const HIST_COLS = Array.from({ length: LATENCY_BUCKETS_MS.length + 1 }, (_, i) =
 const LIMITER_KEY = 'limiter';
 /** Positive refState answers kept in memory: a done item's target id never changes during a run. */
 const REF_CACHE_MAX = 50_000;
+/**
+ * New records are staged in runs of at most this many: one segment blob (see
+ * migration 4) and one multi-row INSERT per run. 16 keeps a segment ~20 KB
+ * for 1.3 KB tickets, which a read of one body from it copies whole.
+ */
+const SEGMENT_RECORDS = 16;
+/** Item columns of the multi-row staging INSERT, in order. */
+const STAGE_COLS = 13;
 
 /** The key of an invalid record without a usable id: `!<file name>:<line>` (`#<index>` for array elements). */
 export function lineKey(file: string | null, line: number, index?: number): string {
@@ -70,6 +78,8 @@ export class CheckpointStore {
   #files = new Map<number, string>();
   #refCache = new Map<string, string>();
   #s: Record<string, Database.Statement>;
+  /** Multi-row staging INSERTs by row count (1..SEGMENT_RECORDS), prepared on first use. */
+  #stageMany = new Map<number, Database.Statement>();
 
   constructor(db: Database.Database, file: string, mode: 'writer' | 'reader', now: () => number) {
     this.#db = db;
@@ -79,7 +89,9 @@ export class CheckpointStore {
     // Numbered parameters (?1) become named ones (@p1): better-sqlite3 binds names, called with P(...).
     const p = (sql: string) => db.prepare(sql.replace(/\?(\d+)/g, '@p$1'));
     // Payloads live in `bodies` (migration 2): item rows stay narrow for claims, outcomes and scans.
-    const itemCols = `i.id, i.job_id, i.source_id, i.state, i.mode, b.payload, i.hash, i.reason, i.file_id, i.line, i.elem, i.sends, i.attempts,
+    // The body: a `bodies` row wins, else the item's slice of its segment (migration 4).
+    const body = `coalesce(b.payload, (SELECT substr(data, i.seg_off + 1, i.seg_len) FROM segments WHERE segments.id = i.seg_id))`;
+    const itemCols = `i.id, i.job_id, i.source_id, i.state, i.mode, ${body} AS payload, i.hash, i.reason, i.file_id, i.line, i.elem, i.sends, i.attempts,
       i.target_id, i.err_status, i.err_code, i.err_message, i.err_body, i.next_hash IS NOT NULL AS has_next, i.updated_at, i.first_sent_at, i.generation`;
     const withBody = `items AS i LEFT JOIN bodies AS b ON b.id = i.id`;
     // Repeating the partial index's WHERE lets SQLite use items_open (see migrations.ts).
@@ -100,7 +112,7 @@ export class CheckpointStore {
       // pending and done: a scan in staging order (no sort of possibly millions of rows).
       itemsByBulkState: p(`SELECT ${itemCols} FROM items AS i NOT INDEXED LEFT JOIN bodies AS b ON b.id = i.id WHERE i.job_id = ? AND i.state = ? ORDER BY i.id`),
       itemByKey: p(`SELECT ${itemCols} FROM ${withBody} WHERE i.job_id = ? AND i.source_id = ?`),
-      records: p(`SELECT i.source_id, b.payload FROM items AS i JOIN bodies AS b ON b.id = i.id WHERE i.job_id = ? AND i.state != 'invalid' ORDER BY i.id`),
+      records: p(`SELECT i.source_id, ${body} AS payload FROM ${withBody} WHERE i.job_id = ? AND i.state != 'invalid' ORDER BY i.id`),
       recentSends: p(`SELECT at, n FROM send_log WHERE at >= ? ORDER BY at`),
       nextDue: p(`SELECT min(next_attempt_at) AS t FROM items WHERE job_id = ? AND state = 'pending'`),
       runs: p(`SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?`),
@@ -115,6 +127,9 @@ export class CheckpointStore {
         stageInsert: p(`INSERT INTO items (job_id, source_id, state, hash, reason, file_id, line, elem, staged_at, updated_at)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, source_id) DO NOTHING`),
         bodyInsert: p(`INSERT INTO bodies (id, payload) VALUES (?, ?)`),
+        segmentInsert: p(`INSERT INTO segments (data) VALUES (?)`),
+        segmentDelete: p(`DELETE FROM segments WHERE id = ?`),
+        segmentGet: db.prepare(`SELECT data FROM segments WHERE id = ?`).pluck(),
         stageExisting: p(`SELECT id, state, hash, next_hash, first_sent_at, target_id FROM items WHERE job_id = ? AND source_id = ?`),
         // A changed record replaces a body nobody waits on. A failure whose response the server keeps for its key
         // turns the key over (generation + 1), so the new content is not answered with the old failure.
@@ -124,13 +139,14 @@ export class CheckpointStore {
           err_status = NULL, err_code = NULL, err_message = NULL, err_body = NULL, updated_at = ? WHERE id = ?`),
         bodySet: p(`INSERT INTO bodies (id, payload) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET payload = excluded.payload, next_payload = NULL`),
         stageQueue: p(`UPDATE items SET next_hash = ?, file_id = ?, line = ?, elem = ?, updated_at = ? WHERE id = ?`),
-        bodyQueue: p(`UPDATE bodies SET next_payload = ? WHERE id = ?`),
+        // An item whose body is in a segment has no `bodies` row yet: its payload stays NULL (the segment's).
+        bodyQueue: p(`INSERT INTO bodies (id, payload, next_payload) VALUES (?2, NULL, ?1) ON CONFLICT (id) DO UPDATE SET next_payload = excluded.next_payload`),
         // The body that waited behind a sent one becomes the body (see done and failed).
         bodyPromote: p(`UPDATE bodies SET payload = next_payload, next_payload = NULL WHERE id = ? AND next_payload IS NOT NULL`),
         claim: p(`UPDATE items SET state = 'inflight', sends = sends + 1, first_sent_at = coalesce(first_sent_at, ?1), last_sent_at = ?1, updated_at = ?1
           WHERE id IN (SELECT id FROM items WHERE job_id = ?2 AND state = 'pending' AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?3)
-          RETURNING id, source_id, (SELECT payload FROM bodies WHERE bodies.id = items.id) AS payload, hash, mode, target_id, attempts, sends,
-            first_sent_at, file_id, line, elem, next_attempt_at, generation`),
+          RETURNING id, source_id, (SELECT payload FROM bodies WHERE bodies.id = items.id) AS payload, seg_id, seg_off, seg_len, hash, mode,
+            target_id, attempts, sends, first_sent_at, file_id, line, elem, next_attempt_at, generation`),
         recover: p(`UPDATE items SET state = 'pending', next_attempt_at = 0, updated_at = ? WHERE job_id = ? AND state = 'inflight' AND ${OPEN}`),
         unsend: p(`UPDATE items SET sends = max(sends - 1, 0), first_sent_at = CASE WHEN sends <= 1 THEN NULL ELSE first_sent_at END WHERE id = ?`),
         done: p(`UPDATE items SET
@@ -226,62 +242,127 @@ export class CheckpointStore {
   stage(job: string, file: string | null, records: readonly StageRecord[]): StageCounts {
     return this.#guard(() => {
       const counts: StageCounts = { new: 0, unchanged: 0, changed: 0, invalid: 0 };
-      const s = this.#s;
       this.#db.transaction(() => {
         const jobId = this.#jobId(job);
         const fileId = file === null ? null : this.#fileId(file);
         const now = this.#now();
-        for (const r of records) {
-          const state = r.reason === undefined ? 'pending' : 'invalid';
-          if (state === 'invalid') counts.invalid++;
-          const elem = r.index ?? null;
-          const reason = r.reason ?? null;
-          let sourceId = r.sourceId;
-          for (let pass = 0; pass < 2; pass++) {
-            const ins = s.stageInsert!.run(jobId, sourceId, state, r.hash, reason, fileId, r.line, elem, now, now);
-            if (ins.changes === 1) {
-              s.bodyInsert!.run(ins.lastInsertRowid, r.payload);
-              if (state === 'pending') counts.new++;
-              break;
-            }
-            const ex = s.stageExisting!.get(jobId, sourceId) as Row;
-            const locked = ex.first_sent_at !== null && (ex.state === 'pending' || ex.state === 'inflight' || ex.state === 'dead');
-            if (state === 'invalid') {
-              if (ex.state === 'invalid' && ex.hash === r.hash) break;
-              if (locked || ex.state === 'done') {
-                // The record in NexusCore (or on its way) stays as it is; the bad line is kept under its own key.
-                sourceId = lineKey(file, r.line, r.index);
-                continue;
-              }
-              s.stageReplace!.run('invalid', 'create', r.hash, reason, fileId, r.line, elem, now, ex.id);
-              s.bodySet!.run(ex.id, r.payload);
-              break;
-            }
-            if (locked) {
-              if (r.hash === ex.next_hash || (r.hash === ex.hash && ex.next_hash === null)) counts.unchanged++;
-              else {
-                // A body was sent and its outcome is unknown: it keeps that body; the change follows as an update.
-                const back = r.hash === ex.hash;
-                s.stageQueue!.run(back ? null : r.hash, fileId, r.line, elem, now, ex.id);
-                s.bodyQueue!.run(back ? null : r.payload, ex.id);
-                counts.changed++;
-              }
-              break;
-            }
-            if (ex.hash === r.hash && ex.state !== 'invalid') {
-              counts.unchanged++;
-              break;
-            }
-            const mode = ex.target_id !== null ? 'update' : 'create';
-            s.stageReplace!.run('pending', mode, r.hash, null, fileId, r.line, elem, now, ex.id);
-            s.bodySet!.run(ex.id, r.payload);
-            counts.changed++;
-            break;
-          }
+        for (let i = 0; i < records.length; i += SEGMENT_RECORDS) {
+          const run = records.slice(i, i + SEGMENT_RECORDS);
+          if (this.#stageNew(jobId, fileId, now, run, counts)) continue;
+          for (const r of run) this.#stageOne(jobId, file, fileId, now, r, counts);
         }
       })();
       return counts;
     });
+  }
+
+  /**
+   * The common case, a run of records none of which is staged yet: one segment holding their bodies and one
+   * multi-row INSERT. Returns false, having written nothing, when any of them exists already (or twice in the
+   * run): the INSERT fails as a whole on the unique key, and the run goes record by record instead.
+   */
+  #stageNew(jobId: number, fileId: number | null, now: number, run: readonly StageRecord[], counts: StageCounts): boolean {
+    const s = this.#s;
+    const parts = run.map((r) => (typeof r.payload === 'string' ? Buffer.from(r.payload, 'utf8') : r.payload));
+    const segId = s.segmentInsert!.run(Buffer.concat(parts)).lastInsertRowid;
+    const params: unknown[] = new Array(run.length * STAGE_COLS);
+    let off = 0;
+    for (let k = 0; k < run.length; k++) {
+      const r = run[k]!;
+      const len = parts[k]!.byteLength;
+      let j = k * STAGE_COLS;
+      params[j++] = jobId;
+      params[j++] = r.sourceId;
+      params[j++] = r.reason === undefined ? 'pending' : 'invalid';
+      params[j++] = r.hash;
+      params[j++] = r.reason ?? null;
+      params[j++] = fileId;
+      params[j++] = r.line;
+      params[j++] = r.index ?? null;
+      params[j++] = now;
+      params[j++] = segId;
+      params[j++] = off;
+      params[j++] = len;
+      params[j++] = now;
+      off += len;
+    }
+    try {
+      this.#stageManyStatement(run.length).run(params);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
+      s.segmentDelete!.run(segId);
+      return false;
+    }
+    for (const r of run) {
+      if (r.reason === undefined) counts.new++;
+      else counts.invalid++;
+    }
+    return true;
+  }
+
+  #stageManyStatement(rows: number): Database.Statement {
+    let stmt = this.#stageMany.get(rows);
+    if (!stmt) {
+      // Plain INSERT (conflict = ABORT): a clash undoes this statement only, not the transaction.
+      stmt = this.#db.prepare(
+        `INSERT INTO items (job_id, source_id, state, hash, reason, file_id, line, elem, staged_at, seg_id, seg_off, seg_len, updated_at) VALUES ${new Array(rows)
+          .fill(`(${new Array(STAGE_COLS).fill('?').join(', ')})`)
+          .join(', ')}`,
+      );
+      this.#stageMany.set(rows, stmt);
+    }
+    return stmt;
+  }
+
+  /** Stages one record against what the store holds (see the rules in index.ts). */
+  #stageOne(jobId: number, file: string | null, fileId: number | null, now: number, r: StageRecord, counts: StageCounts): void {
+    const s = this.#s;
+    const state = r.reason === undefined ? 'pending' : 'invalid';
+    if (state === 'invalid') counts.invalid++;
+    const elem = r.index ?? null;
+    const reason = r.reason ?? null;
+    let sourceId = r.sourceId;
+    for (let pass = 0; pass < 2; pass++) {
+      const ins = s.stageInsert!.run(jobId, sourceId, state, r.hash, reason, fileId, r.line, elem, now, now);
+      if (ins.changes === 1) {
+        s.bodyInsert!.run(ins.lastInsertRowid, r.payload);
+        if (state === 'pending') counts.new++;
+        break;
+      }
+      const ex = s.stageExisting!.get(jobId, sourceId) as Row;
+      const locked = ex.first_sent_at !== null && (ex.state === 'pending' || ex.state === 'inflight' || ex.state === 'dead');
+      if (state === 'invalid') {
+        if (ex.state === 'invalid' && ex.hash === r.hash) break;
+        if (locked || ex.state === 'done') {
+          // The record in NexusCore (or on its way) stays as it is; the bad line is kept under its own key.
+          sourceId = lineKey(file, r.line, r.index);
+          continue;
+        }
+        s.stageReplace!.run('invalid', 'create', r.hash, reason, fileId, r.line, elem, now, ex.id);
+        s.bodySet!.run(ex.id, r.payload);
+        break;
+      }
+      if (locked) {
+        if (r.hash === ex.next_hash || (r.hash === ex.hash && ex.next_hash === null)) counts.unchanged++;
+        else {
+          // A body was sent and its outcome is unknown: it keeps that body; the change follows as an update.
+          const back = r.hash === ex.hash;
+          s.stageQueue!.run(back ? null : r.hash, fileId, r.line, elem, now, ex.id);
+          s.bodyQueue!.run(P(back ? null : r.payload, ex.id));
+          counts.changed++;
+        }
+        break;
+      }
+      if (ex.hash === r.hash && ex.state !== 'invalid') {
+        counts.unchanged++;
+        break;
+      }
+      const mode = ex.target_id !== null ? 'update' : 'create';
+      s.stageReplace!.run('pending', mode, r.hash, null, fileId, r.line, elem, now, ex.id);
+      s.bodySet!.run(ex.id, r.payload);
+      counts.changed++;
+      break;
+    }
   }
 
   beginStaging(): void {
@@ -308,12 +389,20 @@ export class CheckpointStore {
       if (jobId === undefined) return [];
       const rows = this.#s.claim!.all(P(now, jobId, limit)) as Row[];
       rows.sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id);
+      // Bodies in segments: each segment read once per page (a page is mostly consecutive items).
+      const segments = new Map<number, Buffer>();
+      const bodyOf = (r: Row): string => {
+        if (r.payload !== null) return Buffer.isBuffer(r.payload) ? r.payload.toString('utf8') : String(r.payload);
+        let seg = segments.get(r.seg_id);
+        if (seg === undefined) segments.set(r.seg_id, (seg = this.#s.segmentGet!.get(r.seg_id) as Buffer));
+        return seg.toString('utf8', r.seg_off, r.seg_off + r.seg_len);
+      };
       return rows.map((r) => ({
         id: r.id,
         key: `${job}:${r.source_id}`,
         job,
         sourceId: r.source_id,
-        payload: Buffer.isBuffer(r.payload) ? r.payload.toString('utf8') : String(r.payload),
+        payload: bodyOf(r),
         hash: r.hash,
         mode: r.mode,
         targetId: r.target_id,
