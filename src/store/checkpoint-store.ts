@@ -29,6 +29,14 @@ const HIST_COLS = Array.from({ length: LATENCY_BUCKETS_MS.length + 1 }, (_, i) =
 const LIMITER_KEY = 'limiter';
 /** Positive refState answers kept in memory: a done item's target id never changes during a run. */
 const REF_CACHE_MAX = 50_000;
+/**
+ * New records are staged in runs of at most this many: one segment blob (see
+ * migration 4) and one multi-row INSERT per run. 16 keeps a segment ~20 KB
+ * for 1.3 KB tickets, which a read of one body from it copies whole.
+ */
+const SEGMENT_RECORDS = 16;
+/** Item columns of the multi-row staging INSERT, in order. */
+const STAGE_COLS = 13;
 
 /** The key of an invalid record without a usable id: `!<file name>:<line>` (`#<index>` for array elements). */
 export function lineKey(file: string | null, line: number, index?: number): string {
@@ -53,6 +61,9 @@ const C = {
   elem: 11,
   nextAttemptAt: 12,
   generation: 13,
+  segId: 14,
+  segOff: 15,
+  segLen: 16,
 } as const;
 
 /** Arguments for a statement written with numbered parameters (?1, ?2, ...). */
@@ -88,6 +99,8 @@ export class CheckpointStore {
   #files = new Map<number, string>();
   #refCache = new Map<string, string>();
   #s: Record<string, Database.Statement>;
+  /** Multi-row staging INSERTs by row count (1..SEGMENT_RECORDS), prepared on first use. */
+  #stageMany = new Map<number, Database.Statement>();
 
   constructor(db: Database.Database, file: string, mode: 'writer' | 'reader', now: () => number) {
     this.#db = db;
@@ -97,7 +110,9 @@ export class CheckpointStore {
     // Numbered parameters (?1) become named ones (@p1): better-sqlite3 binds names, called with P(...).
     const p = (sql: string) => db.prepare(sql.replace(/\?(\d+)/g, '@p$1'));
     // Payloads live in `bodies` (migration 2): item rows stay narrow for claims, outcomes and scans.
-    const itemCols = `i.id, i.job_id, i.source_id, i.state, i.mode, b.payload, i.hash, i.reason, i.file_id, i.line, i.elem, i.sends, i.attempts,
+    // The body: a `bodies` row wins, else the item's slice of its segment (migration 4).
+    const body = `coalesce(b.payload, (SELECT substr(data, i.seg_off + 1, i.seg_len) FROM segments WHERE segments.id = i.seg_id))`;
+    const itemCols = `i.id, i.job_id, i.source_id, i.state, i.mode, ${body} AS payload, i.hash, i.reason, i.file_id, i.line, i.elem, i.sends, i.attempts,
       i.target_id, i.err_status, i.err_code, i.err_message, i.err_body, i.next_hash IS NOT NULL AS has_next, i.updated_at, i.first_sent_at, i.generation`;
     const withBody = `items AS i LEFT JOIN bodies AS b ON b.id = i.id`;
     // Repeating the partial index's WHERE lets SQLite use items_open (see migrations.ts).
@@ -118,7 +133,7 @@ export class CheckpointStore {
       // pending and done: a scan in staging order (no sort of possibly millions of rows).
       itemsByBulkState: p(`SELECT ${itemCols} FROM items AS i NOT INDEXED LEFT JOIN bodies AS b ON b.id = i.id WHERE i.job_id = ? AND i.state = ? ORDER BY i.id`),
       itemByKey: p(`SELECT ${itemCols} FROM ${withBody} WHERE i.job_id = ? AND i.source_id = ?`),
-      records: p(`SELECT i.source_id, b.payload FROM items AS i JOIN bodies AS b ON b.id = i.id WHERE i.job_id = ? AND i.state != 'invalid' ORDER BY i.id`),
+      records: p(`SELECT i.source_id, ${body} AS payload FROM ${withBody} WHERE i.job_id = ? AND i.state != 'invalid' ORDER BY i.id`),
       recentSends: p(`SELECT at, n FROM send_log WHERE at >= ? ORDER BY at`),
       nextDue: p(`SELECT min(next_attempt_at) AS t FROM items WHERE job_id = ? AND state = 'pending'`),
       runs: p(`SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?`),
@@ -133,6 +148,9 @@ export class CheckpointStore {
         stageInsert: p(`INSERT INTO items (job_id, source_id, state, hash, reason, file_id, line, elem, staged_at, updated_at)
           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, source_id) DO NOTHING`),
         bodyInsert: p(`INSERT INTO bodies (id, payload) VALUES (?, ?)`),
+        segmentInsert: p(`INSERT INTO segments (data) VALUES (?)`),
+        segmentDelete: p(`DELETE FROM segments WHERE id = ?`),
+        segmentGet: db.prepare(`SELECT data FROM segments WHERE id = ?`).pluck(),
         stageExisting: p(`SELECT id, state, hash, next_hash, first_sent_at, target_id FROM items WHERE job_id = ? AND source_id = ?`),
         // A changed record replaces a body nobody waits on. A failure whose response the server keeps for its key
         // turns the key over (generation + 1), so the new content is not answered with the old failure.
@@ -142,7 +160,8 @@ export class CheckpointStore {
           err_status = NULL, err_code = NULL, err_message = NULL, err_body = NULL, updated_at = ? WHERE id = ?`),
         bodySet: p(`INSERT INTO bodies (id, payload) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET payload = excluded.payload, next_payload = NULL`),
         stageQueue: p(`UPDATE items SET next_hash = ?, file_id = ?, line = ?, elem = ?, updated_at = ? WHERE id = ?`),
-        bodyQueue: p(`UPDATE bodies SET next_payload = ? WHERE id = ?`),
+        // An item whose body is in a segment has no `bodies` row yet: its payload stays NULL (the segment's).
+        bodyQueue: p(`INSERT INTO bodies (id, payload, next_payload) VALUES (?2, NULL, ?1) ON CONFLICT (id) DO UPDATE SET next_payload = excluded.next_payload`),
         // The body that waited behind a sent one becomes the body (see done and failed).
         bodyPromote: p(`UPDATE bodies SET payload = next_payload, next_payload = NULL WHERE id = ? AND next_payload IS NOT NULL`),
         // Per item on every run, so bound by position and read as arrays (columns at C): named parameters and a
@@ -152,7 +171,7 @@ export class CheckpointStore {
             `UPDATE items SET state = 'inflight', sends = sends + 1, first_sent_at = coalesce(first_sent_at, ?), last_sent_at = ?, updated_at = ?
           WHERE id IN (SELECT id FROM items WHERE job_id = ? AND state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?)
           RETURNING id, source_id, (SELECT payload FROM bodies WHERE bodies.id = items.id) AS payload, hash, mode, target_id, attempts, sends,
-            first_sent_at, file_id, line, elem, next_attempt_at, generation`,
+            first_sent_at, file_id, line, elem, next_attempt_at, generation, seg_id, seg_off, seg_len`,
           )
           .raw(true),
         recover: p(`UPDATE items SET state = 'pending', next_attempt_at = 0, updated_at = ? WHERE job_id = ? AND state = 'inflight' AND ${OPEN}`),
@@ -260,62 +279,127 @@ export class CheckpointStore {
   stage(job: string, file: string | null, records: readonly StageRecord[]): StageCounts {
     return this.#guard(() => {
       const counts: StageCounts = { new: 0, unchanged: 0, changed: 0, invalid: 0 };
-      const s = this.#s;
       this.#db.transaction(() => {
         const jobId = this.#jobId(job);
         const fileId = file === null ? null : this.#fileId(file);
         const now = this.#now();
-        for (const r of records) {
-          const state = r.reason === undefined ? 'pending' : 'invalid';
-          if (state === 'invalid') counts.invalid++;
-          const elem = r.index ?? null;
-          const reason = r.reason ?? null;
-          let sourceId = r.sourceId;
-          for (let pass = 0; pass < 2; pass++) {
-            const ins = s.stageInsert!.run(jobId, sourceId, state, r.hash, reason, fileId, r.line, elem, now, now);
-            if (ins.changes === 1) {
-              s.bodyInsert!.run(ins.lastInsertRowid, r.payload);
-              if (state === 'pending') counts.new++;
-              break;
-            }
-            const ex = s.stageExisting!.get(jobId, sourceId) as Row;
-            const locked = ex.first_sent_at !== null && (ex.state === 'pending' || ex.state === 'inflight' || ex.state === 'dead');
-            if (state === 'invalid') {
-              if (ex.state === 'invalid' && ex.hash === r.hash) break;
-              if (locked || ex.state === 'done') {
-                // The record in NexusCore (or on its way) stays as it is; the bad line is kept under its own key.
-                sourceId = lineKey(file, r.line, r.index);
-                continue;
-              }
-              s.stageReplace!.run('invalid', 'create', r.hash, reason, fileId, r.line, elem, now, ex.id);
-              s.bodySet!.run(ex.id, r.payload);
-              break;
-            }
-            if (locked) {
-              if (r.hash === ex.next_hash || (r.hash === ex.hash && ex.next_hash === null)) counts.unchanged++;
-              else {
-                // A body was sent and its outcome is unknown: it keeps that body; the change follows as an update.
-                const back = r.hash === ex.hash;
-                s.stageQueue!.run(back ? null : r.hash, fileId, r.line, elem, now, ex.id);
-                s.bodyQueue!.run(back ? null : r.payload, ex.id);
-                counts.changed++;
-              }
-              break;
-            }
-            if (ex.hash === r.hash && ex.state !== 'invalid') {
-              counts.unchanged++;
-              break;
-            }
-            const mode = ex.target_id !== null ? 'update' : 'create';
-            s.stageReplace!.run('pending', mode, r.hash, null, fileId, r.line, elem, now, ex.id);
-            s.bodySet!.run(ex.id, r.payload);
-            counts.changed++;
-            break;
-          }
+        for (let i = 0; i < records.length; i += SEGMENT_RECORDS) {
+          const run = records.slice(i, i + SEGMENT_RECORDS);
+          if (this.#stageNew(jobId, fileId, now, run, counts)) continue;
+          for (const r of run) this.#stageOne(jobId, file, fileId, now, r, counts);
         }
       })();
       return counts;
     });
+  }
+
+  /**
+   * The common case, a run of records none of which is staged yet: one segment holding their bodies and one
+   * multi-row INSERT. Returns false, having written nothing, when any of them exists already (or twice in the
+   * run): the INSERT fails as a whole on the unique key, and the run goes record by record instead.
+   */
+  #stageNew(jobId: number, fileId: number | null, now: number, run: readonly StageRecord[], counts: StageCounts): boolean {
+    const s = this.#s;
+    const parts = run.map((r) => (typeof r.payload === 'string' ? Buffer.from(r.payload, 'utf8') : r.payload));
+    const segId = s.segmentInsert!.run(Buffer.concat(parts)).lastInsertRowid;
+    const params: unknown[] = new Array(run.length * STAGE_COLS);
+    let off = 0;
+    for (let k = 0; k < run.length; k++) {
+      const r = run[k]!;
+      const len = parts[k]!.byteLength;
+      let j = k * STAGE_COLS;
+      params[j++] = jobId;
+      params[j++] = r.sourceId;
+      params[j++] = r.reason === undefined ? 'pending' : 'invalid';
+      params[j++] = r.hash;
+      params[j++] = r.reason ?? null;
+      params[j++] = fileId;
+      params[j++] = r.line;
+      params[j++] = r.index ?? null;
+      params[j++] = now;
+      params[j++] = segId;
+      params[j++] = off;
+      params[j++] = len;
+      params[j++] = now;
+      off += len;
+    }
+    try {
+      this.#stageManyStatement(run.length).run(params);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
+      s.segmentDelete!.run(segId);
+      return false;
+    }
+    for (const r of run) {
+      if (r.reason === undefined) counts.new++;
+      else counts.invalid++;
+    }
+    return true;
+  }
+
+  #stageManyStatement(rows: number): Database.Statement {
+    let stmt = this.#stageMany.get(rows);
+    if (!stmt) {
+      // Plain INSERT (conflict = ABORT): a clash undoes this statement only, not the transaction.
+      stmt = this.#db.prepare(
+        `INSERT INTO items (job_id, source_id, state, hash, reason, file_id, line, elem, staged_at, seg_id, seg_off, seg_len, updated_at) VALUES ${new Array(rows)
+          .fill(`(${new Array(STAGE_COLS).fill('?').join(', ')})`)
+          .join(', ')}`,
+      );
+      this.#stageMany.set(rows, stmt);
+    }
+    return stmt;
+  }
+
+  /** Stages one record against what the store holds (see the rules in index.ts). */
+  #stageOne(jobId: number, file: string | null, fileId: number | null, now: number, r: StageRecord, counts: StageCounts): void {
+    const s = this.#s;
+    const state = r.reason === undefined ? 'pending' : 'invalid';
+    if (state === 'invalid') counts.invalid++;
+    const elem = r.index ?? null;
+    const reason = r.reason ?? null;
+    let sourceId = r.sourceId;
+    for (let pass = 0; pass < 2; pass++) {
+      const ins = s.stageInsert!.run(jobId, sourceId, state, r.hash, reason, fileId, r.line, elem, now, now);
+      if (ins.changes === 1) {
+        s.bodyInsert!.run(ins.lastInsertRowid, r.payload);
+        if (state === 'pending') counts.new++;
+        break;
+      }
+      const ex = s.stageExisting!.get(jobId, sourceId) as Row;
+      const locked = ex.first_sent_at !== null && (ex.state === 'pending' || ex.state === 'inflight' || ex.state === 'dead');
+      if (state === 'invalid') {
+        if (ex.state === 'invalid' && ex.hash === r.hash) break;
+        if (locked || ex.state === 'done') {
+          // The record in NexusCore (or on its way) stays as it is; the bad line is kept under its own key.
+          sourceId = lineKey(file, r.line, r.index);
+          continue;
+        }
+        s.stageReplace!.run('invalid', 'create', r.hash, reason, fileId, r.line, elem, now, ex.id);
+        s.bodySet!.run(ex.id, r.payload);
+        break;
+      }
+      if (locked) {
+        if (r.hash === ex.next_hash || (r.hash === ex.hash && ex.next_hash === null)) counts.unchanged++;
+        else {
+          // A body was sent and its outcome is unknown: it keeps that body; the change follows as an update.
+          const back = r.hash === ex.hash;
+          s.stageQueue!.run(back ? null : r.hash, fileId, r.line, elem, now, ex.id);
+          s.bodyQueue!.run(P(back ? null : r.payload, ex.id));
+          counts.changed++;
+        }
+        break;
+      }
+      if (ex.hash === r.hash && ex.state !== 'invalid') {
+        counts.unchanged++;
+        break;
+      }
+      const mode = ex.target_id !== null ? 'update' : 'create';
+      s.stageReplace!.run('pending', mode, r.hash, null, fileId, r.line, elem, now, ex.id);
+      s.bodySet!.run(ex.id, r.payload);
+      counts.changed++;
+      break;
+    }
   }
 
   beginStaging(): void {
@@ -343,10 +427,19 @@ export class CheckpointStore {
       const rows = this.#s.claim!.all(now, now, now, jobId, now, limit) as unknown[][];
       // RETURNING gives no order: due time, then staging order.
       rows.sort((a, b) => (a[C.nextAttemptAt] as number) - (b[C.nextAttemptAt] as number) || (a[C.id] as number) - (b[C.id] as number));
+      // Bodies in segments (migration 4): each segment read once per page, which is mostly consecutive items.
+      const segments = new Map<number, Buffer>();
       const out: ClaimedItem[] = new Array(rows.length);
       for (let i = 0; i < rows.length; i++) {
         const r = rows[i]!;
-        const payload = r[C.payload];
+        let payload = r[C.payload];
+        if (payload === null) {
+          const segId = r[C.segId] as number;
+          const off = r[C.segOff] as number;
+          let seg = segments.get(segId);
+          if (seg === undefined) segments.set(segId, (seg = this.#s.segmentGet!.get(segId) as Buffer));
+          payload = seg.toString('utf8', off, off + (r[C.segLen] as number));
+        }
         out[i] = {
           id: r[C.id] as number,
           key: `${job}:${r[C.sourceId] as string}`,

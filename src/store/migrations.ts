@@ -181,6 +181,21 @@ CREATE TABLE send_log (
   n  INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+  // 4: bodies of newly staged records are written in segments: the raw bytes
+  // of up to 16 consecutive records in one blob, each item pointing at its
+  // slice (seg_id, seg_off, seg_len). One blob per 16 records costs SQLite a
+  // fraction of one B-tree row per record (measured: bodies were ~60 % of the
+  // SQLite time of staging). A `bodies` row, when there is one, wins over the
+  // segment: re-staged, queued and promoted bodies keep using `bodies`.
+  `
+CREATE TABLE segments (
+  id   INTEGER PRIMARY KEY,
+  data BLOB NOT NULL
+);
+ALTER TABLE items ADD COLUMN seg_id INTEGER;
+ALTER TABLE items ADD COLUMN seg_off INTEGER;
+ALTER TABLE items ADD COLUMN seg_len INTEGER;
+`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

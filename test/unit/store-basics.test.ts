@@ -137,6 +137,25 @@ describe('staging and outcomes', () => {
     expect(bad).toMatchObject({ state: 'invalid', file: 'a.ndjson', line: 3, reason: 'not valid JSON' });
   });
 
+  it('new records share segments; a batch with a known or repeated id falls back record by record, same result', () => {
+    const s = open();
+    // 40 records span three segments; multi-byte text checks that slices are cut at byte offsets.
+    const first = Array.from({ length: 40 }, (_, i) => rec(i + 1, { id: i + 1, text: `ü€😀 ${'x'.repeat(i)}` }, i + 1));
+    expect(s.stage('j', 'a.ndjson', first)).toEqual({ new: 40, unchanged: 0, changed: 0, invalid: 0 });
+    // Known ids mixed with new ones, and id 50 twice in one batch: the last one wins.
+    const second = [rec(41), first[4]!, rec(50, { id: 50, v: 1 }), rec(50, { id: 50, v: 2 }), rec(7, { id: 7, v: 'changed' })];
+    expect(s.stage('j', 'a.ndjson', second)).toEqual({ new: 2, unchanged: 1, changed: 2, invalid: 0 });
+    expect(s.counts(['j']).j!.pending).toBe(42);
+    const records = new Map([...s.iterateRecords('j')].map((r) => [r.sourceId, r.record]));
+    expect(records.get('1')).toEqual({ id: 1, text: 'ü€😀 ' });
+    expect(records.get('40')).toEqual({ id: 40, text: `ü€😀 ${'x'.repeat(39)}` });
+    expect(records.get('50')).toEqual({ id: 50, v: 2 });
+    expect(records.get('7')).toEqual({ id: 7, v: 'changed' });
+    const claimed = new Map(s.claimDue('j', 100, 1000).map((it) => [it.sourceId, JSON.parse(it.payload)]));
+    expect(claimed.size).toBe(42);
+    for (const [id, record] of records) expect(claimed.get(id)).toEqual(record);
+  });
+
   it('claims due items inflight, records done with the id map, and a later change becomes a pending update', () => {
     const s = open();
     s.stage('j', 'f', [rec(1), rec(2)]);

@@ -40,7 +40,7 @@ export const loadCommand: CommandSpec = {
     y
       .positional('job', { type: 'string', describe: 'Job name (see nexus-backfill jobs)' })
       .positional('files', { type: 'string', array: true, describe: 'Export files' })
-      .option('workers', { type: 'number', describe: 'Parser threads (default: one per core, at most 2)' }),
+      .option('workers', { type: 'number', describe: 'Parser threads (default: one per core but one for the writer; at least 1, at most 2)' }),
   handler: async (args: GlobalArgs & { job: string; files: string[]; workers?: number }) => {
     const tty = process.stderr.isTTY && !args.json;
     const started = Date.now();
