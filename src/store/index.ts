@@ -74,11 +74,12 @@ export interface Store {
   stage(job: string, file: string | null, records: readonly StageRecord[]): StageCounts;
 
   /**
-   * Opens a write transaction that the following `stage()` calls join (each
-   * as a savepoint) until `commitStaging()`: `load` stages each parsed batch
-   * as it arrives, so SQLite work interleaves with parsing, and commits every
-   * few tens of thousands of records. A kill -9 leaves all or none of what was
-   * staged since the begin. Writer only.
+   * Opens a write transaction that the following `stage()` calls join until
+   * `commitStaging()`: `load` stages each parsed batch as it arrives, so
+   * SQLite work interleaves with parsing, and commits every few thousand
+   * records. A kill -9 leaves all or none of what was staged since the begin;
+   * after an error in `stage()` the caller rolls back (rollbackStaging), as
+   * the failed call may have staged part of its records. Writer only.
    */
   beginStaging(): void;
   /** Commits the transaction of `beginStaging()` (no-op when none is open). */
