@@ -1,17 +1,17 @@
 /**
  * The checkpoint store: every SQL statement of nexus-backfill lives here
- * (schema in migrations.ts). Statements are prepared once; every write that
+ * and in staging.ts (schema in migrations.ts). Statements are prepared once; every write that
  * belongs together is one transaction, so a kill -9 at any instant leaves
  * either all of it or none of it.
  */
 import type Database from 'better-sqlite3';
 import os from 'node:os';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { ItemState } from '../types.js';
 import { ITEM_STATES } from '../types.js';
 import { LATENCY_BUCKETS_MS } from './metrics.js';
 import { readLock, releaseLock, translateError } from './open.js';
+import { keyUsed, Stager } from './staging.js';
 import type {
   ClaimedItem,
   LockHolder,
@@ -29,19 +29,7 @@ const HIST_COLS = Array.from({ length: LATENCY_BUCKETS_MS.length + 1 }, (_, i) =
 const LIMITER_KEY = 'limiter';
 /** Positive refState answers kept in memory: a done item's target id never changes during a run. */
 const REF_CACHE_MAX = 50_000;
-/**
- * New records are staged in runs of at most this many: one segment blob (see
- * migration 4) and one multi-row INSERT per run. 16 keeps a segment ~20 KB
- * for 1.3 KB tickets, which a read of one body from it copies whole.
- */
-const SEGMENT_RECORDS = 16;
-/** Item columns of the multi-row staging INSERT, in order. */
-const STAGE_COLS = 13;
 
-/** The key of an invalid record without a usable id: `!<file name>:<line>` (`#<index>` for array elements). */
-export function lineKey(file: string | null, line: number, index?: number): string {
-  return `!${file ? path.basename(file) : 'input'}:${line}${index === undefined ? '' : `#${index}`}`;
-}
 
 type Row = Record<string, any>;
 
@@ -99,8 +87,7 @@ export class CheckpointStore {
   #files = new Map<number, string>();
   #refCache = new Map<string, string>();
   #s: Record<string, Database.Statement>;
-  /** Multi-row staging INSERTs by row count (1..SEGMENT_RECORDS), prepared on first use. */
-  #stageMany = new Map<number, Database.Statement>();
+  #stager: Stager | null = null;
 
   constructor(db: Database.Database, file: string, mode: 'writer' | 'reader', now: () => number) {
     this.#db = db;
@@ -117,9 +104,6 @@ export class CheckpointStore {
     const withBody = `items AS i LEFT JOIN bodies AS b ON b.id = i.id`;
     // Repeating the partial index's WHERE lets SQLite use items_open (see migrations.ts).
     const OPEN = `state NOT IN ('pending', 'done')`;
-    // Which failures turn the key over when the item goes back to pending (see ClaimedItem.generation).
-    // 1 or 0 (never NULL: a NULL status is no such failure).
-    const keyUsed = (status: string) => `(CASE WHEN ${status} BETWEEN 400 AND 499 AND ${status} NOT IN (408, 409, 425, 429) THEN 1 ELSE 0 END)`;
     this.#s = {
       jobsAll: p(`SELECT id, name FROM jobs`),
       filesAll: p(`SELECT id, path FROM files`),
@@ -145,24 +129,11 @@ export class CheckpointStore {
       Object.assign(this.#s, {
         jobInsert: p(`INSERT INTO jobs (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`),
         fileInsert: p(`INSERT INTO files (path) VALUES (?) ON CONFLICT (path) DO UPDATE SET path = excluded.path RETURNING id`),
-        stageInsert: p(`INSERT INTO items (job_id, source_id, state, hash, reason, file_id, line, elem, staged_at, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, source_id) DO NOTHING`),
         bodyInsert: p(`INSERT INTO bodies (id, payload) VALUES (?, ?)`),
         segmentInsert: p(`INSERT INTO segments (data) VALUES (?)`),
         segmentDelete: p(`DELETE FROM segments WHERE id = ?`),
         stageSlice: p(`SELECT seg_id, seg_off FROM items WHERE job_id = ? AND source_id = ?`),
         segmentGet: db.prepare(`SELECT data FROM segments WHERE id = ?`).pluck(),
-        stageExisting: p(`SELECT id, state, hash, next_hash, first_sent_at, target_id FROM items WHERE job_id = ? AND source_id = ?`),
-        // A changed record replaces a body nobody waits on. A failure whose response the server keeps for its key
-        // turns the key over (generation + 1), so the new content is not answered with the old failure.
-        stageReplace: p(`UPDATE items SET state = ?, mode = ?, hash = ?, reason = ?, file_id = ?, line = ?, elem = ?,
-          next_hash = NULL, sends = 0, attempts = 0, next_attempt_at = 0, first_sent_at = NULL, last_sent_at = NULL,
-          generation = generation + ${keyUsed('err_status')},
-          err_status = NULL, err_code = NULL, err_message = NULL, err_body = NULL, updated_at = ? WHERE id = ?`),
-        bodySet: p(`INSERT INTO bodies (id, payload) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET payload = excluded.payload, next_payload = NULL`),
-        stageQueue: p(`UPDATE items SET next_hash = ?, file_id = ?, line = ?, elem = ?, updated_at = ? WHERE id = ?`),
-        // An item whose body is in a segment has no `bodies` row yet: its payload stays NULL (the segment's).
-        bodyQueue: p(`INSERT INTO bodies (id, payload, next_payload) VALUES (?2, NULL, ?1) ON CONFLICT (id) DO UPDATE SET next_payload = excluded.next_payload`),
         // The body that waited behind a sent one becomes the body (see done and failed).
         bodyPromote: p(`UPDATE bodies SET payload = next_payload, next_payload = NULL WHERE id = ? AND next_payload IS NOT NULL`),
         // Per item on every run, so bound by position and read as arrays (columns at C): named parameters and a
@@ -281,14 +252,8 @@ export class CheckpointStore {
     return this.#guard(() => {
       const counts: StageCounts = { new: 0, unchanged: 0, changed: 0, invalid: 0 };
       const stageAll = () => {
-        const jobId = this.#jobId(job);
-        const fileId = file === null ? null : this.#fileId(file);
-        const now = this.#now();
-        for (let i = 0; i < records.length; i += SEGMENT_RECORDS) {
-          for (const r of this.#stageNew(jobId, fileId, now, records.slice(i, i + SEGMENT_RECORDS), counts)) {
-            this.#stageOne(jobId, file, fileId, now, r, counts);
-          }
-        }
+        this.#stager ??= new Stager(this.#db);
+        this.#stager.stage(this.#jobId(job), file, file === null ? null : this.#fileId(file), this.#now(), records, counts);
       };
       // Inside beginStaging's transaction, whose owner rolls it all back on any error: a savepoint per call
       // would journal every page the call touches (to a temp file, with 16 KB pages) for nothing.
@@ -296,128 +261,6 @@ export class CheckpointStore {
       else this.#db.transaction(stageAll)();
       return counts;
     });
-  }
-
-  /**
-   * The common case, records not staged yet: one segment holding their bodies and one multi-row INSERT that
-   * skips the keys already there. Returns the records it did not insert (already staged, or a second time
-   * in the run), for the record-by-record rules.
-   */
-  #stageNew(jobId: number, fileId: number | null, now: number, run: readonly StageRecord[], counts: StageCounts): StageRecord[] {
-    const s = this.#s;
-    const parts = run.map((r) => (typeof r.payload === 'string' ? Buffer.from(r.payload, 'utf8') : r.payload));
-    const segId = s.segmentInsert!.run(Buffer.concat(parts)).lastInsertRowid;
-    const params: unknown[] = new Array(run.length * STAGE_COLS);
-    let off = 0;
-    for (let k = 0; k < run.length; k++) {
-      const r = run[k]!;
-      const len = parts[k]!.byteLength;
-      let j = k * STAGE_COLS;
-      params[j++] = jobId;
-      params[j++] = r.sourceId;
-      params[j++] = r.reason === undefined ? 'pending' : 'invalid';
-      params[j++] = r.hash;
-      params[j++] = r.reason ?? null;
-      params[j++] = fileId;
-      params[j++] = r.line;
-      params[j++] = r.index ?? null;
-      params[j++] = now;
-      params[j++] = segId;
-      params[j++] = off;
-      params[j++] = len;
-      params[j++] = now;
-      off += len;
-    }
-    const inserted = this.#stageManyStatement(run.length).run(params).changes;
-    if (inserted === run.length) {
-      for (const r of run) {
-        if (r.reason === undefined) counts.new++;
-        else counts.invalid++;
-      }
-      return [];
-    }
-    if (inserted === 0) {
-      s.segmentDelete!.run(segId);
-      return [...run];
-    }
-    // Some were skipped: a record was inserted if its key's item points at its own slice of this segment.
-    const rest: StageRecord[] = [];
-    off = 0;
-    for (let k = 0; k < run.length; k++) {
-      const r = run[k]!;
-      const at = s.stageSlice!.get(jobId, r.sourceId) as Row;
-      if (at.seg_id === segId && at.seg_off === off) counts[r.reason === undefined ? 'new' : 'invalid']++;
-      else rest.push(r);
-      off += parts[k]!.byteLength;
-    }
-    return rest;
-  }
-
-  #stageManyStatement(rows: number): Database.Statement {
-    let stmt = this.#stageMany.get(rows);
-    if (!stmt) {
-      // OR IGNORE, which no constraint can make fail half-way: a statement that could keeps a statement journal,
-      // and with 16 KB pages that spilled to a temp file (3x the writes of the load itself, measured with
-      // strace). A row skipped for any reason is handled by the record-by-record rules, which fail loudly.
-      stmt = this.#db.prepare(
-        `INSERT OR IGNORE INTO items (job_id, source_id, state, hash, reason, file_id, line, elem, staged_at, seg_id, seg_off, seg_len, updated_at) VALUES ${new Array(rows)
-          .fill(`(${new Array(STAGE_COLS).fill('?').join(', ')})`)
-          .join(', ')}`,
-      );
-      this.#stageMany.set(rows, stmt);
-    }
-    return stmt;
-  }
-
-  /** Stages one record against what the store holds (see the rules in index.ts). */
-  #stageOne(jobId: number, file: string | null, fileId: number | null, now: number, r: StageRecord, counts: StageCounts): void {
-    const s = this.#s;
-    const state = r.reason === undefined ? 'pending' : 'invalid';
-    if (state === 'invalid') counts.invalid++;
-    const elem = r.index ?? null;
-    const reason = r.reason ?? null;
-    let sourceId = r.sourceId;
-    for (let pass = 0; pass < 2; pass++) {
-      const ins = s.stageInsert!.run(jobId, sourceId, state, r.hash, reason, fileId, r.line, elem, now, now);
-      if (ins.changes === 1) {
-        s.bodyInsert!.run(ins.lastInsertRowid, r.payload);
-        if (state === 'pending') counts.new++;
-        break;
-      }
-      const ex = s.stageExisting!.get(jobId, sourceId) as Row;
-      const locked = ex.first_sent_at !== null && (ex.state === 'pending' || ex.state === 'inflight' || ex.state === 'dead');
-      if (state === 'invalid') {
-        if (ex.state === 'invalid' && ex.hash === r.hash) break;
-        if (locked || ex.state === 'done') {
-          // The record in NexusCore (or on its way) stays as it is; the bad line is kept under its own key.
-          sourceId = lineKey(file, r.line, r.index);
-          continue;
-        }
-        s.stageReplace!.run('invalid', 'create', r.hash, reason, fileId, r.line, elem, now, ex.id);
-        s.bodySet!.run(ex.id, r.payload);
-        break;
-      }
-      if (locked) {
-        if (r.hash === ex.next_hash || (r.hash === ex.hash && ex.next_hash === null)) counts.unchanged++;
-        else {
-          // A body was sent and its outcome is unknown: it keeps that body; the change follows as an update.
-          const back = r.hash === ex.hash;
-          s.stageQueue!.run(back ? null : r.hash, fileId, r.line, elem, now, ex.id);
-          s.bodyQueue!.run(P(back ? null : r.payload, ex.id));
-          counts.changed++;
-        }
-        break;
-      }
-      if (ex.hash === r.hash && ex.state !== 'invalid') {
-        counts.unchanged++;
-        break;
-      }
-      const mode = ex.target_id !== null ? 'update' : 'create';
-      s.stageReplace!.run('pending', mode, r.hash, null, fileId, r.line, elem, now, ex.id);
-      s.bodySet!.run(ex.id, r.payload);
-      counts.changed++;
-      break;
-    }
   }
 
   beginStaging(): void {

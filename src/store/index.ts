@@ -45,7 +45,7 @@ import type {
 import type { ItemState } from '../types.js';
 
 export type * from './types.js';
-export { lineKey } from './checkpoint-store.js';
+export { lineKey } from './staging.js';
 export { LATENCY_BUCKETS_MS, bucketOf, emptyHistogram, percentile } from './metrics.js';
 export { SCHEMA_VERSION } from './migrations.js';
 
