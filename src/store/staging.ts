@@ -78,6 +78,9 @@ export class Stager {
    */
   #stageNew(jobId: number, fileId: number | null, now: number, run: readonly StageRecord[], counts: StageCounts): StageRecord[] {
     const s = this.#s;
+    // A run whose first record is staged already is most likely a load repeated: record by record, rather than
+    // writing a segment only to delete it again (that wrote the whole file to the WAL on every re-load).
+    if (s.stageSlice!.get(jobId, run[0]!.sourceId) !== undefined) return [...run];
     const parts = run.map((r) => (typeof r.payload === 'string' ? Buffer.from(r.payload, 'utf8') : r.payload));
     const segId = s.segmentInsert!.run(Buffer.concat(parts)).lastInsertRowid;
     const params: unknown[] = new Array(run.length * STAGE_COLS);
