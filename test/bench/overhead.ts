@@ -58,8 +58,12 @@ interface Measured {
   records: number;
   /** The child's own CPU time (user + system) per item, in ms. */
   cpuMsPerItem: number;
+  /** The kernel's share of it, in ms per item (socket writes, and the engine's WAL). */
+  sysMsPerItem: number;
   /** The simulator's CPU time over the child's wall time, in cores. */
   simCores: number;
+  /** The child's main thread: CPU time over wall time (1 = the JavaScript thread never waited). */
+  mainBusy: number;
 }
 
 export const overheadBench: BenchSuite = async ({ quick, tmpDir, log }) => {
@@ -94,7 +98,9 @@ export const overheadBench: BenchSuite = async ({ quick, tmpDir, log }) => {
         wallS: r.wallMs / 1000,
         records: stats.records.organizations ?? 0,
         cpuMsPerItem: r.rusage ? (r.rusage.cpuS * 1000) / n : NaN,
+        sysMsPerItem: r.rusage ? (r.rusage.systemS * 1000) / n : NaN,
         simCores: simCpu0 !== undefined && simCpu1 !== undefined ? (simCpu1 - simCpu0) / (r.wallMs / 1000) : NaN,
+        mainBusy: r.rusage?.mainThreadBusy ?? NaN,
       };
     } finally {
       await sim.stop();
@@ -183,7 +189,7 @@ export const overheadBench: BenchSuite = async ({ quick, tmpDir, log }) => {
 function describe(m: Measured): string {
   return (
     `${m.itemsPerS.toFixed(0)} items/s (own clock, ${m.elapsedS.toFixed(2)} s), ${m.wallItemsPerS.toFixed(0)} items/s by wall time (${m.wallS.toFixed(2)} s), ` +
-    `${m.cpuMsPerItem.toFixed(3)} CPU ms/item, simulator ${m.simCores.toFixed(2)} cores, ${m.records} records`
+    `${m.cpuMsPerItem.toFixed(3)} CPU ms/item (${m.sysMsPerItem.toFixed(3)} system), main thread busy ${(m.mainBusy * 100).toFixed(0)}%, simulator ${m.simCores.toFixed(2)} cores, ${m.records} records`
   );
 }
 

@@ -153,6 +153,9 @@ export interface Rusage {
   userS: number;
   systemS: number;
   maxRssMb: number;
+  /** CPU seconds of the main (JavaScript) thread, and that over the process's wall time (Linux only). */
+  mainThreadS?: number;
+  mainThreadBusy?: number;
 }
 
 /**
