@@ -1,7 +1,7 @@
 /**
  * `refs` for job maps: source ids of other jobs to NexusCore ids, read from
- * the store's id map (which is written in the same transaction as the
- * parent's `done`). No network.
+ * the store's id map (the parent item's target id, written by its `done`).
+ * No network.
  */
 import type { Store } from '../store/index.js';
 import { MissingReferenceError, type Refs } from '../types.js';

@@ -204,10 +204,10 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
           const message = `${res.status} without a record id in the response: cannot map ${item.key} to a NexusCore record`;
           return record(job, item, { id: item.id, kind: 'failed', ...err(), message, body: bodyText(res.body) }, message);
         }
-        return record(job, item, { id: item.id, kind: 'done', targetId: id, job: item.job, sourceId: item.sourceId });
+        return record(job, item, { id: item.id, kind: 'done', targetId: id });
       }
       case 'adopt':
-        return record(job, item, { id: item.id, kind: 'done', targetId: verdict.existingId, job: item.job, sourceId: item.sourceId });
+        return record(job, item, { id: item.id, kind: 'done', targetId: verdict.existingId });
       case 'retry':
         return record(job, item, { id: item.id, kind: 'retry', nextAttemptAt: now + verdict.delayMs, countsAsAttempt: verdict.countsAsAttempt, ...err(), message: verdict.reason }, verdict.reason);
       case 'rate_limited':

@@ -163,13 +163,6 @@ export class CheckpointStore {
         doneSimple: db.prepare(`UPDATE items SET state = 'done', next_attempt_at = 0, target_id = ?, done_at = ?, updated_at = ?,
             err_status = NULL, err_code = NULL, err_message = NULL, err_body = NULL
           WHERE id = ? AND state = 'inflight' AND next_hash IS NULL`),
-        // The id map row is written from values, not with INSERT ... SELECT: inside the outcome transaction a
-        // statement that may write many rows keeps a statement journal, which with 16 KB pages spilled to a
-        // temporary file on nearly every done (a file per batch, a page written per item).
-        itemKey: db.prepare(`SELECT job_id, source_id FROM items WHERE id = ?`).raw(true),
-        // Arguments: job_id, source_id, target_id, now.
-        mapId: db.prepare(`INSERT INTO id_map (job_id, source_id, target_id, mapped_at) VALUES (?, ?, ?, ?)
-          ON CONFLICT (job_id, source_id) DO UPDATE SET target_id = excluded.target_id, mapped_at = excluded.mapped_at`),
         failed: p(`UPDATE items SET
             state = CASE WHEN next_hash IS NULL THEN 'failed' ELSE 'pending' END,
             generation = generation + CASE WHEN next_hash IS NOT NULL THEN ${keyUsed('?1')} ELSE 0 END,
@@ -344,20 +337,12 @@ export class CheckpointStore {
         for (const o of batch.outcomes) {
           switch (o.kind) {
             case 'done': {
-              let mapped = s.doneSimple!.run(o.targetId, now, now, o.id).changes === 1;
-              if (!mapped) {
-                // A change staged behind the sent body, or an item no longer inflight (then nothing happens).
-                const row = s.done!.get(P(o.targetId, now, o.id)) as Row | undefined;
-                // Still pending after done: a change waited behind the sent body and is now the body.
-                if (row?.state === 'pending') s.bodyPromote!.run(o.id);
-                mapped = row !== undefined;
-              }
-              if (mapped) {
-                let jobId = o.job === undefined ? undefined : this.#jobIds.get(o.job);
-                let sourceId = o.sourceId;
-                if (jobId === undefined || sourceId === undefined) [jobId, sourceId] = s.itemKey!.get(o.id) as [number, string];
-                s.mapId!.run(jobId, sourceId, o.targetId, now);
-              }
+              // The item's target id is the id map (a view, migration 5).
+              if (s.doneSimple!.run(o.targetId, now, now, o.id).changes === 1) break;
+              // A change staged behind the sent body, or an item no longer inflight (then nothing happens).
+              const row = s.done!.get(P(o.targetId, now, o.id)) as Row | undefined;
+              // Still pending after done: a change waited behind the sent body and is now the body.
+              if (row?.state === 'pending') s.bodyPromote!.run(o.id);
               break;
             }
             case 'failed': {

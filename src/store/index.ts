@@ -105,7 +105,7 @@ export interface Store {
 
   /**
    * Writes the outcomes of claimed items and per-second metrics in ONE
-   * transaction. `done` writes the id map; if a change was staged meanwhile,
+   * transaction. `done` sets the target id (the id map is a view of it); if a change was staged meanwhile,
    * the item becomes a pending update with the new body. `wait` and `release`
    * undo the send the claim counted. Outcomes for items that are no longer
    * `inflight` are ignored. The limiter state and the send log pruning

@@ -196,6 +196,20 @@ ALTER TABLE items ADD COLUMN seg_id INTEGER;
 ALTER TABLE items ADD COLUMN seg_off INTEGER;
 ALTER TABLE items ADD COLUMN seg_len INTEGER;
 `,
+  // 5: the source-to-target id map becomes a view over items. It held what
+  // items.target_id and done_at already hold (written in the same outcome
+  // transaction, never apart), and writing it a second time was ~40 % of the
+  // SQLite work of a `done` (measured: 10.1 vs 6.4 us per item in outcome
+  // batches of 256). A target id, once an item has one, is never cleared:
+  // an update keeps it as the PATCH target. Any map row whose item somehow
+  // lacks its target id is copied over first, so nothing is lost.
+  `
+UPDATE items SET target_id = (SELECT m.target_id FROM id_map AS m WHERE m.job_id = items.job_id AND m.source_id = items.source_id)
+  WHERE target_id IS NULL AND EXISTS (SELECT 1 FROM id_map AS m WHERE m.job_id = items.job_id AND m.source_id = items.source_id);
+DROP TABLE id_map;
+CREATE VIEW id_map (job_id, source_id, target_id, mapped_at) AS
+  SELECT job_id, source_id, target_id, coalesce(done_at, updated_at) FROM items WHERE target_id IS NOT NULL;
+`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -100,11 +100,8 @@ export interface ItemError {
 }
 
 export type Outcome =
-  /**
-   * Created (or updated): writes the id map; a change staged meanwhile becomes a pending update.
-   * `job` and `sourceId` (the claimed item's) spare reading them back for the id map.
-   */
-  | { id: number; kind: 'done'; targetId: string; job?: string; sourceId?: string }
+  /** Created (or updated): the item's target id, and so the id map; a change staged meanwhile becomes a pending update. */
+  | { id: number; kind: 'done'; targetId: string }
   /** The API refused the record (4xx): never retried by itself. `unsent` when nothing was sent (map rejected it). */
   | ({ id: number; kind: 'failed'; unsent?: boolean } & ItemError)
   /** Retry later. `countsAsAttempt` false for a 429 (a send, not a failed try). */

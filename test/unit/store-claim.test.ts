@@ -58,7 +58,7 @@ describe('claiming', () => {
     s.close();
   });
 
-  it('done writes the same id map row whether or not the outcome names its job and source id; a change staged meanwhile still becomes an update', () => {
+  it('done maps the item in the id map (a view over items since migration 5); a change staged meanwhile still becomes an update', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'nb-claim-'));
     dirs.push(dir);
     const file = path.join(dir, 's.sqlite');
@@ -69,11 +69,11 @@ describe('claiming', () => {
     expect(s.stage('t', 'f', [{ sourceId: '3', payload: '{"id":3,"v":2}', hash: '3b', line: 3 }]).changed).toBe(1);
     s.recordOutcomes({
       outcomes: [
-        { id: a!.id, kind: 'done', targetId: 'T1', job: a!.job, sourceId: a!.sourceId },
+        { id: a!.id, kind: 'done', targetId: 'T1' },
         { id: b!.id, kind: 'done', targetId: 'T2' },
-        { id: c!.id, kind: 'done', targetId: 'T3', job: c!.job, sourceId: c!.sourceId },
+        { id: c!.id, kind: 'done', targetId: 'T3' },
         // No longer inflight: ignored, the id map keeps T1.
-        { id: a!.id, kind: 'done', targetId: 'T9', job: a!.job, sourceId: a!.sourceId },
+        { id: a!.id, kind: 'done', targetId: 'T9' },
       ],
     });
     expect(s.counts(['t']).t).toMatchObject({ done: 2, pending: 1 });

@@ -175,4 +175,37 @@ describe('migrations', () => {
     expect(raw.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     raw.close();
   });
+  it('turns the id map of a schema-4 store into a view over items, keeping every mapping', () => {
+    const db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    for (const m of MIGRATIONS.slice(0, 4)) db.exec(m);
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.pragma('user_version = 4');
+    db.exec(`INSERT INTO jobs (id, name) VALUES (1, 'j')`);
+    const ins = db.prepare(`INSERT INTO items (job_id, source_id, state, hash, target_id, staged_at, updated_at, done_at) VALUES (1, ?, ?, 'h', ?, 0, 0, ?)`);
+    ins.run('1', 'done', 'T1', 100);
+    // A map row whose item lost its target id (never written apart, but the migration must not drop it).
+    ins.run('2', 'done', null, 200);
+    const three = ins.run('3', 'pending', null, null).lastInsertRowid;
+    db.prepare(`INSERT INTO bodies (id, payload) VALUES (?, '{"id":3}')`).run(three);
+    const map = db.prepare(`INSERT INTO id_map (job_id, source_id, target_id, mapped_at) VALUES (1, ?, ?, ?)`);
+    map.run('1', 'T1', 100);
+    map.run('2', 'T2', 200);
+    db.close();
+
+    const s = open();
+    expect(s.refState('j', '2')).toEqual({ state: 'done', targetId: 'T2' });
+    const [claimed] = s.claimDue('j', 1, 1);
+    expect(claimed).toMatchObject({ sourceId: '3', payload: '{"id":3}' });
+    s.recordOutcomes({ outcomes: [{ id: claimed!.id, kind: 'done', targetId: 'T3' }] });
+    s.close();
+    const raw = new Database(file, { readonly: true });
+    expect(raw.prepare(`SELECT type FROM sqlite_master WHERE name = 'id_map'`).pluck().get()).toBe('view');
+    expect(raw.prepare(`SELECT source_id, target_id FROM id_map ORDER BY source_id`).all()).toEqual([
+      { source_id: '1', target_id: 'T1' },
+      { source_id: '2', target_id: 'T2' },
+      { source_id: '3', target_id: 'T3' },
+    ]);
+    raw.close();
+  });
 });
