@@ -43,7 +43,7 @@ export type ReadBatch = LinesBatch | ElementsBatch | FileProblem;
  * the few batches in flight (see stage.ts) stay a few MB, large enough that
  * messages between threads are rare (~200 records of 1.3 KB per batch).
  */
-const BATCH_BYTES = 256 * 1024;
+export const BATCH_BYTES = 256 * 1024;
 const GZIP_MAGIC = [0x1f, 0x8b];
 
 function isGzip(file: string): boolean {

@@ -66,6 +66,31 @@ describe('nexus-backfill load / status / jobs', () => {
     expect(invalid).toEqual(['bad.ndjson.gz:2 !bad.ndjson.gz:2', 'bad.ndjson.gz:3 !bad.ndjson.gz:3', 'bad.ndjson.gz:4 !bad.ndjson.gz:4', 'bad.ndjson.gz:5 3']);
   });
 
+  it('a load of many batches (parser threads reuse batch buffers) stages every body byte for byte', async () => {
+    const db = path.join(dir, 'many.sqlite');
+    // ~16 MB: far more 256 KB batches than are ever in flight, of varying line lengths and multi-byte text,
+    // so batch buffers go round several times and lines straddle every kind of boundary.
+    const lines: string[] = [];
+    for (let i = 1; i <= 8_000; i++) {
+      lines.push(JSON.stringify({ id: 900_000 + i, name: `Org ${i} — ünïcödé ${'✓'.repeat(i % 7)}`, details: `${'x'.repeat(1_000 + ((i * 37) % 1_500))}${i}`, tags: [`t${i % 13}`] }));
+    }
+    const file = path.join(dir, 'many.ndjson');
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const r = await runCli(['load', 'zendesk-organizations', file, '--db', db, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).jobs['zendesk-organizations']).toEqual({ new: 8_000, unchanged: 0, changed: 0, invalid: 0 });
+    const store = openStore(db, { mode: 'reader' });
+    try {
+      const byId = new Map<string, string | null>();
+      for (const it of store.iterateItems('zendesk-organizations', ['pending'])) byId.set(it.sourceId, it.payload);
+      expect(byId.size).toBe(8_000);
+      const wrong = lines.filter((l, k) => byId.get(String(900_001 + k)) !== l);
+      expect(wrong).toEqual([]);
+    } finally {
+      store.close();
+    }
+  });
+
   it('lists jobs, including a user .ts job loaded through tsx, and names a broken job file', async () => {
     const jobs = path.join(dir, 'jobs');
     const ok = path.join(jobs, 'ok');
