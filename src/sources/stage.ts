@@ -118,7 +118,11 @@ class ParsePool {
       // that owns its memory, since the reader's chunks may share theirs. The worker hands it back with the result.
       const n = batch.buf.byteLength;
       let spare = this.#spare.pop();
-      if (spare === undefined || spare.byteLength < n) spare = new ArrayBuffer(Math.max(n, SPARE_BYTES));
+      if (spare !== undefined && spare.byteLength < n) {
+        this.#spare.push(spare); // kept for the next batch of the usual size
+        spare = undefined;
+      }
+      spare ??= new ArrayBuffer(Math.max(n, SPARE_BYTES));
       const own = new Uint8Array(spare, 0, n);
       own.set(batch.buf);
       this.#workers[this.#next++ % this.#workers.length]!.postMessage({ seq, batch: { ...batch, buf: own }, file }, [spare]);

@@ -30,7 +30,6 @@ const LIMITER_KEY = 'limiter';
 /** Positive refState answers kept in memory: a done item's target id never changes during a run. */
 const REF_CACHE_MAX = 50_000;
 
-
 type Row = Record<string, any>;
 
 /** Positions of the claim statement's RETURNING columns (it reads rows as arrays). */
@@ -129,10 +128,6 @@ export class CheckpointStore {
       Object.assign(this.#s, {
         jobInsert: p(`INSERT INTO jobs (name) VALUES (?) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`),
         fileInsert: p(`INSERT INTO files (path) VALUES (?) ON CONFLICT (path) DO UPDATE SET path = excluded.path RETURNING id`),
-        bodyInsert: p(`INSERT INTO bodies (id, payload) VALUES (?, ?)`),
-        segmentInsert: p(`INSERT INTO segments (data) VALUES (?)`),
-        segmentDelete: p(`DELETE FROM segments WHERE id = ?`),
-        stageSlice: p(`SELECT seg_id, seg_off FROM items WHERE job_id = ? AND source_id = ?`),
         segmentGet: db.prepare(`SELECT data FROM segments WHERE id = ?`).pluck(),
         // The body that waited behind a sent one becomes the body (see done and failed).
         bodyPromote: p(`UPDATE bodies SET payload = next_payload, next_payload = NULL WHERE id = ? AND next_payload IS NOT NULL`),
