@@ -1,16 +1,14 @@
 /**
- * The checkpoint store: every SQL statement of nexus-backfill lives here
- * and in staging.ts (schema in migrations.ts). Statements are prepared once; every write that
+ * The checkpoint store: every SQL statement of nexus-backfill lives here,
+ * in staging.ts and in run-log.ts (schema in migrations.ts). Statements are prepared once; every write that
  * belongs together is one transaction, so a kill -9 at any instant leaves
  * either all of it or none of it.
  */
 import type Database from 'better-sqlite3';
-import os from 'node:os';
-import { randomBytes } from 'node:crypto';
 import type { ItemState } from '../types.js';
 import { ITEM_STATES } from '../types.js';
-import { LATENCY_BUCKETS_MS } from './metrics.js';
 import { readLock, releaseLock, translateError } from './open.js';
+import { RunLog } from './run-log.js';
 import { keyUsed, Stager } from './staging.js';
 import type {
   ClaimedItem,
@@ -25,8 +23,6 @@ import type {
   StoredItem,
 } from './types.js';
 
-const HIST_COLS = Array.from({ length: LATENCY_BUCKETS_MS.length + 1 }, (_, i) => `h${i}`);
-const LIMITER_KEY = 'limiter';
 /** Positive refState answers kept in memory: a done item's target id never changes during a run. */
 const REF_CACHE_MAX = 50_000;
 
@@ -64,17 +60,6 @@ function emptyCounts(): StateCounts {
   return Object.fromEntries(ITEM_STATES.map((s) => [s, 0])) as StateCounts;
 }
 
-/** Options of runs may carry anything the engine chose to record; keys that look secret are never stored. */
-function redact(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redact);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, /(secret|token|password|api[-_]?key|authorization|credentials?)$/i.test(k) ? '[redacted]' : redact(v)]),
-    );
-  }
-  return value;
-}
-
 export class CheckpointStore {
   readonly path: string;
   readonly mode: 'writer' | 'reader';
@@ -87,6 +72,7 @@ export class CheckpointStore {
   #refCache = new Map<string, string>();
   #s: Record<string, Database.Statement>;
   #stager: Stager | null = null;
+  #runLog: RunLog;
 
   constructor(db: Database.Database, file: string, mode: 'writer' | 'reader', now: () => number) {
     this.#db = db;
@@ -117,12 +103,7 @@ export class CheckpointStore {
       itemsByBulkState: p(`SELECT ${itemCols} FROM items AS i NOT INDEXED LEFT JOIN bodies AS b ON b.id = i.id WHERE i.job_id = ? AND i.state = ? ORDER BY i.id`),
       itemByKey: p(`SELECT ${itemCols} FROM ${withBody} WHERE i.job_id = ? AND i.source_id = ?`),
       records: p(`SELECT i.source_id, ${body} AS payload FROM ${withBody} WHERE i.job_id = ? AND i.state != 'invalid' ORDER BY i.id`),
-      recentSends: p(`SELECT at, n FROM send_log WHERE at >= ? ORDER BY at`),
       nextDue: p(`SELECT min(next_attempt_at) AS t FROM items WHERE job_id = ? AND state = 'pending'`),
-      runs: p(`SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?`),
-      metricsAll: p(`SELECT * FROM metrics ORDER BY second, run_id`),
-      metricsRun: p(`SELECT * FROM metrics WHERE run_id = ? ORDER BY second`),
-      kvGet: p(`SELECT value FROM kv WHERE key = ?`),
     };
     if (mode === 'writer') {
       Object.assign(this.#s, {
@@ -178,20 +159,9 @@ export class CheckpointStore {
           generation = generation + ${keyUsed('err_status')} WHERE job_id = ? AND state = 'failed' AND ${OPEN}`),
         retryDead: p(`UPDATE items SET state = 'pending', attempts = 0, next_attempt_at = 0, updated_at = ?,
           generation = generation + ${keyUsed('err_status')} WHERE job_id = ? AND state = 'dead' AND ${OPEN}`),
-        sendLog: p(`INSERT INTO send_log (at, n) VALUES (?1, ?2) ON CONFLICT (at) DO UPDATE SET n = n + excluded.n`),
-        // Unused reservations handed back (see src/engine/send-ledger.ts): never below zero, never a new row.
-        sendUnlog: p(`UPDATE send_log SET n = max(n - ?1, 0) WHERE at = ?2`),
-        sendPrune: p(`DELETE FROM send_log WHERE at < ?`),
-        metrics: p(`INSERT INTO metrics (run_id, second, sends, r2xx, r4xx, r429, r5xx, rnet, done, ${HIST_COLS.join(', ')})
-          VALUES (${new Array(9 + HIST_COLS.length).fill('?').join(', ')})
-          ON CONFLICT (run_id, second) DO UPDATE SET sends = sends + excluded.sends, r2xx = r2xx + excluded.r2xx, r4xx = r4xx + excluded.r4xx,
-            r429 = r429 + excluded.r429, r5xx = r5xx + excluded.r5xx, rnet = rnet + excluded.rnet, done = done + excluded.done,
-            ${HIST_COLS.map((c) => `${c} = ${c} + excluded.${c}`).join(', ')}`),
-        runInsert: p(`INSERT INTO runs (id, started_at, jobs, options, pid, host) VALUES (?, ?, ?, ?, ?, ?)`),
-        runFinish: p(`UPDATE runs SET finished_at = ?, outcome = ?, summary = ? WHERE id = ?`),
-        kvSet: p(`INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
       });
     }
+    this.#runLog = new RunLog(db, mode === 'writer');
     this.#loadNames();
   }
 
@@ -362,12 +332,9 @@ export class CheckpointStore {
               break;
           }
         }
-        for (const m of batch.metrics ?? []) {
-          const hist = HIST_COLS.map((_, i) => m.latency[i] ?? 0);
-          s.metrics!.run(m.runId, m.second, m.sends, m.responses['2xx'], m.responses['4xx'], m.responses['429'], m.responses['5xx'], m.responses.network, m.itemsDone, ...hist);
-        }
-        if (batch.limiterState !== undefined) s.kvSet!.run(LIMITER_KEY, batch.limiterState, now);
-        if (batch.pruneSendsBefore !== undefined) s.sendPrune!.run(batch.pruneSendsBefore);
+        if (batch.metrics) this.#runLog.writeMetrics(batch.metrics);
+        if (batch.limiterState !== undefined) this.#runLog.saveLimiterState(batch.limiterState, now);
+        if (batch.pruneSendsBefore !== undefined) this.#runLog.pruneSends(batch.pruneSendsBefore);
       })();
     });
   }
@@ -502,78 +469,39 @@ export class CheckpointStore {
   }
 
   startRun(jobs: readonly string[], options: unknown): string {
-    return this.#guard(() => {
-      const now = this.#now();
-      const id = `run-${new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
-      this.#s.runInsert!.run(id, now, JSON.stringify(jobs), JSON.stringify(redact(options) ?? null), process.pid, os.hostname());
-      return id;
-    });
+    return this.#guard(() => this.#runLog.startRun(jobs, options, this.#now()));
   }
 
   finishRun(runId: string, outcome: string, summary: unknown): void {
-    this.#guard(() => {
-      this.#s.runFinish!.run(this.#now(), outcome, JSON.stringify(redact(summary) ?? null), runId);
-    });
+    this.#guard(() => this.#runLog.finishRun(runId, outcome, summary, this.#now()));
   }
 
   listRuns(limit = 20): RunInfo[] {
-    return this.#guard(() =>
-      (this.#s.runs!.all(limit) as Row[]).map((r) => ({
-        id: r.id,
-        startedAt: r.started_at,
-        finishedAt: r.finished_at,
-        jobs: JSON.parse(r.jobs),
-        options: JSON.parse(r.options),
-        outcome: r.outcome,
-        summary: r.summary === null ? null : JSON.parse(r.summary),
-        pid: r.pid,
-        host: r.host,
-      })),
-    );
+    return this.#guard(() => this.#runLog.listRuns(limit));
   }
 
   readMetrics(runId?: string): MetricsRow[] {
-    return this.#guard(() => {
-      const rows = (runId === undefined ? this.#s.metricsAll!.all() : this.#s.metricsRun!.all(runId)) as Row[];
-      return rows.map((r) => ({
-        runId: r.run_id,
-        second: r.second,
-        sends: r.sends,
-        responses: { '2xx': r.r2xx, '4xx': r.r4xx, '429': r.r429, '5xx': r.r5xx, network: r.rnet },
-        itemsDone: r.done,
-        latency: HIST_COLS.map((c) => r[c] as number),
-      }));
-    });
+    return this.#guard(() => this.#runLog.readMetrics(runId));
   }
 
   recordSend(atMs: number, count = 1): void {
-    if (count === 0) return;
-    this.#guard(() => {
-      if (count > 0) this.#s.sendLog!.run(P(atMs, count));
-      else this.#s.sendUnlog!.run(P(-count, atMs));
-    });
+    if (count !== 0) this.#guard(() => this.#runLog.recordSend(atMs, count));
   }
 
   recentSends(sinceMs: number): number[] {
-    return this.#guard(() => {
-      const out: number[] = [];
-      for (const r of this.#s.recentSends!.iterate(sinceMs) as IterableIterator<Row>) for (let i = 0; i < r.n; i++) out.push(r.at);
-      return out;
-    });
+    return this.#guard(() => this.#runLog.recentSends(sinceMs));
   }
 
   pruneSends(beforeMs: number): number {
-    return this.#guard(() => this.#s.sendPrune!.run(beforeMs).changes);
+    return this.#guard(() => this.#runLog.pruneSends(beforeMs));
   }
 
   saveLimiterState(json: string): void {
-    this.#guard(() => {
-      this.#s.kvSet!.run(LIMITER_KEY, json, this.#now());
-    });
+    this.#guard(() => this.#runLog.saveLimiterState(json, this.#now()));
   }
 
   loadLimiterState(): string | null {
-    return this.#guard(() => ((this.#s.kvGet!.get(LIMITER_KEY) as Row | undefined)?.value as string | undefined) ?? null);
+    return this.#guard(() => this.#runLog.loadLimiterState());
   }
 
   lockHolder(): LockHolder | null {
