@@ -6,7 +6,7 @@
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { isNexusError } from '../errors.js';
+import { isNexusError, UsageError } from '../errors.js';
 import { globalOptions } from './options.js';
 import { commands } from './commands/index.js';
 
@@ -18,14 +18,15 @@ export async function main(argv: string[]): Promise<number> {
     .options(globalOptions)
     .strict()
     .strictCommands()
-    .demandCommand(1, 'Name a command: see the list above, or `nexus-backfill <command> --help`.')
+    .demandCommand(1, 'Name a command: `nexus-backfill --help` lists them, `nexus-backfill <command> --help` explains one.')
     .recommendCommands()
     .wrap(Math.min(110, process.stdout.columns || 100))
     .epilogue('Credentials come from the environment only: NEXUSCORE_CLIENT_ID with NEXUSCORE_CLIENT_SECRET\n(or --client-secret-file), or NEXUSCORE_API_KEY (or --api-key-file).')
     .fail((msg, err) => {
       if (err) throw err;
-      process.stderr.write(`${msg}\nRun with --help for usage.\n`);
-      exitCode = 1;
+      // Thrown, not just noted: yargs goes on to run the command after a fail() that returns,
+      // and a mistyped --dry-run must not start a real migration.
+      throw new UsageError(`${msg}\nRun with --help for usage.`);
     })
     .help()
     .alias('help', 'h')

@@ -1,5 +1,8 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { ROOT, runCli } from '../helpers/cli.js';
 
 describe('cli', () => {
   it('prints help listing the global options', async () => {
@@ -8,4 +11,26 @@ describe('cli', () => {
     expect(r.stdout).toContain('--base-url');
     expect(r.stdout).toContain('NEXUSCORE_CLIENT_ID');
   });
+
+  it('stops at a usage error with exit 1 before the command does anything', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'nb-usage-'));
+    try {
+      const db = path.join(dir, 'store.sqlite');
+      const sample = path.join(ROOT, 'data/sample/organizations.ndjson');
+      // A mistyped option, and a value outside the choices: the load must not happen.
+      for (const args of [
+        ['load', 'zendesk-organizations', sample, '--db', db, '--dry-rn'],
+        ['retry', 'zendesk-organizations', '--only', 'invalid', '--db', db],
+      ]) {
+        const r = await runCli(args);
+        expect(r.code, args.join(' ')).toBe(1);
+        expect(r.stderr).toMatch(/Unknown argument|Invalid values/);
+        expect(r.stderr).toContain('Run with --help for usage.');
+        expect(existsSync(db), `${args[0]} created the store`).toBe(false);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
