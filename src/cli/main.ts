@@ -42,6 +42,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await parser.parseAsync();
   } catch (err) {
+    // The reader of our output went away (`| head`): what it wanted it has; not an error of ours.
+    if (isBrokenPipe(err)) return exitCode;
     if (isNexusError(err)) {
       process.stderr.write(`nexus-backfill: ${err.message}\n`);
       return err.exitCode;
@@ -50,6 +52,18 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   return exitCode;
+}
+
+function isBrokenPipe(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+}
+
+// Writes after the reader closed the pipe fail with EPIPE, emitted on the stream: without a listener
+// that is an uncaught exception and a stack trace. A run piped into `head` still finishes and records.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (!isBrokenPipe(err)) throw err;
+  });
 }
 
 main(hideBin(process.argv)).then(

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, runCli } from '../helpers/cli.js';
+import { ROOT, runCli, startCli } from '../helpers/cli.js';
 
 describe('cli', () => {
   it('prints help listing the global options', async () => {
@@ -28,6 +28,22 @@ describe('cli', () => {
         expect(r.stderr).toContain('Run with --help for usage.');
         expect(existsSync(db), `${args[0]} created the store`).toBe(false);
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ends quietly when the reader of its output goes away (| head)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'nb-pipe-'));
+    try {
+      const db = path.join(dir, 'store.sqlite');
+      // Tickets staged as users: 400 invalid items, ~600 KB of export-failed output, far over a pipe's buffer.
+      expect((await runCli(['load', 'zendesk-users', path.join(ROOT, 'data/sample/tickets.ndjson'), '--db', db])).code).toBe(0);
+      const { child, done } = startCli(['export-failed', 'zendesk-users', '--db', db]);
+      child.stdout!.once('data', () => child.stdout!.destroy());
+      const r = await done;
+      expect(r.stderr).not.toMatch(/EPIPE|unexpected error|at .*\.js:\d+/);
+      expect(r.code).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
