@@ -185,7 +185,7 @@ export interface Store {
   saveLimiterState(json: string): void;
   loadLimiterState(): string | null;
 
-  /** Who holds the writer lock (possibly a dead process), or null. */
+  /** Who holds the writer lock, or null: nobody, or a process that is gone (the next writer takes over). */
   lockHolder(): LockHolder | null;
 
   /** Checkpoints the WAL, releases the writer lock, closes. Idempotent. */

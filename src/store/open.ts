@@ -176,7 +176,11 @@ export function releaseLock(db: Database.Database): void {
   db.prepare(`DELETE FROM writer_lock WHERE id = 1 AND pid = ? AND host = ?`).run(process.pid, os.hostname());
 }
 
+/** The live holder of the writer lock; null when there is none, or it is gone (killed, crashed): the next writer takes over. */
 export function readLock(db: Database.Database): LockHolder | null {
-  const row = db.prepare(`SELECT pid, host, command, since FROM writer_lock WHERE id = 1`).get() as LockHolder | undefined;
-  return row ?? null;
+  const row = db.prepare(`SELECT pid, host, proc_start AS procStart, command, since FROM writer_lock WHERE id = 1`).get() as
+    | (LockHolder & { procStart: string | null })
+    | undefined;
+  if (!row || !holderAlive(row)) return null;
+  return { pid: row.pid, host: row.host, command: row.command, since: row.since };
 }

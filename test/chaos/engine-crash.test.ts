@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRandom } from '../../src/random.js';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
+import { runCli } from '../helpers/cli.js';
 import { parseSummary, runAgainst, SAMPLE_FILES, stageSample, startAgainst, tempDir } from '../helpers/migration.js';
 
 function count(file: string): number {
@@ -32,6 +33,7 @@ describe('crash resume under faults, uniqueness off', () => {
     const args = ['--limit', '400/1s', '--concurrency', '8', '--timeout', '5s', '--no-progress'];
     const random = createRandom(20261130);
     const kills: number[] = [];
+    let statusChecked = false;
     for (let i = 0; i < 10; i++) {
       // Spread over start-up (first ~300 ms: loading jobs, opening the store, the token) and the sending itself.
       const delay = i < 2 ? Math.floor(random() * 300) : 300 + Math.floor(random() * 1200);
@@ -42,7 +44,19 @@ describe('crash resume under faults, uniqueness off', () => {
       const r = await run.done;
       // A run may finish before its kill lands; that is fine, the next ones resume nothing.
       expect(r.signal === 'SIGKILL' || r.code === 2).toBe(true);
+      if (!statusChecked && i >= 2 && r.signal === 'SIGKILL') {
+        statusChecked = true;
+        // Killed while sending: status names no writer (the next run takes over) and says the run did not finish.
+        const st = await runCli(['status', '--db', db, '--json']);
+        const json = JSON.parse(st.stdout) as { writer: unknown; runs: { outcome: string | null }[] };
+        expect(json.writer).toBeNull();
+        expect(json.runs[0]!.outcome).toBeNull();
+        const text = (await runCli(['status', '--db', db])).stdout;
+        expect(text).not.toContain('In use by');
+        expect(text).toContain('ended without finishing (killed or crashed)');
+      }
     }
+    expect(statusChecked, 'no run was killed while sending').toBe(true);
     let final = await runAgainst(sim, db, args);
     for (let i = 0; i < 3 && final.code !== 2; i++) final = await runAgainst(sim, db, args);
     const s = parseSummary(final);

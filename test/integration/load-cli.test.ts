@@ -48,6 +48,9 @@ describe('nexus-backfill load / status / jobs', () => {
       'zendesk-tickets': { pending: 400, inflight: 0, done: 0, failed: 0, dead: 0, invalid: 0 },
       'zendesk-users': { pending: 150, inflight: 0, done: 0, failed: 0, dead: 0, invalid: 0 },
     });
+    // The brands are never sent: not in the ETA (570 items at the default 10/s), marked as such.
+    expect(JSON.parse(status.stdout)).toMatchObject({ stage_only: ['zendesk-brands'], eta: { seconds: 57 } });
+    expect((await runCli(['status', '--db', db])).stdout).toMatch(/zendesk-brands \*[\s\S]*\* staged for lookup by other jobs, never sent/);
     const human = await runCli(['status', 'zendesk-tickets', '--db', db]);
     expect(human.stdout).toMatch(/zendesk-tickets\s+400\s+0\s+0/);
   });

@@ -6,6 +6,7 @@ import { openStore, type StateCounts, type RunInfo, type LockHolder } from '../.
 import { DEFAULT_WINDOWS, ITEM_STATES } from '../../types.js';
 import { formatWindow } from '../../duration.js';
 import { estimateEta, formatEta, windowsOf, type Eta } from '../../report/throughput.js';
+import { loadJobs } from '../../sources/job-loader.js';
 
 export interface StatusReport {
   jobs: Record<string, StateCounts>;
@@ -13,9 +14,18 @@ export interface StatusReport {
   writer: LockHolder | null;
   /** Time to send what is pending, at the last run's limits (or the defaults), or its pace when that was slower. */
   eta: Eta & { windows: string[] };
+  /** Jobs whose items are staged for lookup only and never sent (the Zendesk brands export). */
+  stageOnly: string[];
 }
 
-export function readStatus(db: string, jobs?: string[]): StatusReport {
+/** Names of the stage-only jobs; the bundled ones when the user's job directory cannot be loaded (status still answers). */
+async function stageOnlyJobs(jobsDir: string | undefined): Promise<Set<string>> {
+  const loaded = await loadJobs({ jobsDir }).catch(() => loadJobs());
+  return new Set(loaded.filter((j) => j.job.stageOnly).map((j) => j.job.name));
+}
+
+export async function readStatus(db: string, jobs?: string[], jobsDir?: string): Promise<StatusReport> {
+  const stageOnly = await stageOnlyJobs(jobsDir);
   const store = openStore(db, { mode: 'reader' });
   try {
     const counts = store.counts(jobs && jobs.length ? jobs : undefined);
@@ -23,20 +33,30 @@ export function readStatus(db: string, jobs?: string[]): StatusReport {
     const last = runs.find((r) => r.summary);
     const windows = (last && windowsOf(last.options)) ?? [...DEFAULT_WINDOWS];
     const pace = (last?.summary as { items_per_s?: number } | undefined)?.items_per_s;
-    const pending = Object.values(counts).reduce((a, c) => a + c.pending + c.inflight, 0);
+    // Stage-only items stay pending for good: they are read by runs, never sent.
+    const pending = Object.entries(counts).reduce((a, [name, c]) => (stageOnly.has(name) ? a : a + c.pending + c.inflight), 0);
     const eta = { ...estimateEta(pending, windows, pace), windows: windows.map(formatWindow) };
-    return { jobs: counts, runs, writer: store.lockHolder(), eta };
+    return { jobs: counts, runs, writer: store.lockHolder(), eta, stageOnly: Object.keys(counts).filter((n) => stageOnly.has(n)) };
   } finally {
     store.close();
   }
 }
 
-function table(jobs: Record<string, StateCounts>): string {
+function table(jobs: Record<string, StateCounts>, stageOnly: readonly string[]): string {
   const head = ['job', ...ITEM_STATES, 'total'];
-  const rows = Object.entries(jobs).map(([name, c]) => [name, ...ITEM_STATES.map((s) => c[s].toLocaleString('en-US')), ITEM_STATES.reduce((a, s) => a + c[s], 0).toLocaleString('en-US')]);
+  const rows = Object.entries(jobs).map(([name, c]) => [stageOnly.includes(name) ? `${name} *` : name, ...ITEM_STATES.map((s) => c[s].toLocaleString('en-US')), ITEM_STATES.reduce((a, s) => a + c[s], 0).toLocaleString('en-US')]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-  return [line(head), ...rows.map(line)].join('\n');
+  const lines = [line(head), ...rows.map(line)];
+  if (stageOnly.length) lines.push('* staged for lookup by other jobs, never sent: its items stay pending');
+  return lines.join('\n');
+}
+
+/** What became of a run: its outcome, or whether it is still going or ended without one. */
+function runState(r: RunInfo, writer: LockHolder | null): string {
+  if (r.outcome) return r.outcome;
+  if (writer && writer.pid === r.pid && writer.host === r.host) return 'running';
+  return 'ended without finishing (killed or crashed); nexus-backfill run resumes it';
 }
 
 export const statusCommand: CommandSpec = {
@@ -44,13 +64,13 @@ export const statusCommand: CommandSpec = {
   describe: 'Items per state per job, the current writer and the last runs',
   builder: (y: Argv) => y.positional('jobs', { type: 'string', array: true, describe: 'Jobs to show (default: all with items)' }),
   handler: async (args: GlobalArgs & { jobs?: string[] }) => {
-    const s = readStatus(args.db, args.jobs);
+    const s = await readStatus(args.db, args.jobs, args['jobs-dir']);
     if (args.json) {
-      process.stdout.write(`${JSON.stringify({ jobs: s.jobs, runs: s.runs.map((r) => ({ run_id: r.id, started_at: new Date(r.startedAt).toISOString(), finished_at: r.finishedAt === null ? null : new Date(r.finishedAt).toISOString(), outcome: r.outcome })), writer: s.writer, eta: s.eta })}\n`);
+      process.stdout.write(`${JSON.stringify({ jobs: s.jobs, runs: s.runs.map((r) => ({ run_id: r.id, started_at: new Date(r.startedAt).toISOString(), finished_at: r.finishedAt === null ? null : new Date(r.finishedAt).toISOString(), outcome: r.outcome })), writer: s.writer, eta: s.eta, stage_only: s.stageOnly })}\n`);
       return 0;
     }
     if (Object.keys(s.jobs).length === 0) process.stdout.write('No items staged yet: nexus-backfill load <job> <file..>\n');
-    else process.stdout.write(`${table(s.jobs)}\n`);
+    else process.stdout.write(`${table(s.jobs, s.stageOnly)}\n`);
     if (s.eta.seconds) {
       const basis = s.eta.basis === 'recent' ? "the last run's pace" : `the limits ${s.eta.windows.join(' and ')}`;
       process.stdout.write(`\nETA for what is pending: ${formatEta(s.eta.seconds)} at ${s.eta.items_per_s} items/s (${basis}); nexus-backfill run sends it.\n`);
@@ -58,7 +78,7 @@ export const statusCommand: CommandSpec = {
     if (s.writer) process.stdout.write(`\nIn use by nexus-backfill ${s.writer.command} (pid ${s.writer.pid} on ${s.writer.host}, since ${new Date(s.writer.since).toISOString()}).\n`);
     if (s.runs.length) {
       process.stdout.write('\nLast runs:\n');
-      for (const r of s.runs) process.stdout.write(`  ${r.id}  ${new Date(r.startedAt).toISOString()}  ${r.outcome ?? 'running or interrupted'}\n`);
+      for (const r of s.runs) process.stdout.write(`  ${r.id}  ${new Date(r.startedAt).toISOString()}  ${runState(r, s.writer)}\n`);
     }
     return 0;
   },
