@@ -17,6 +17,8 @@ import { brandMapBySubdomain, brandMapFromFile, createBrandResolver, type NexusB
 import { runEngine, type EngineEvent } from './run.js';
 import { createSender, type Sender } from './sender.js';
 import { emptyResponses } from './metrics.js';
+import { classify, classifyResponse } from './outcome.js';
+import { redact } from '../auth/redact.js';
 import type { ResponseCounts } from '../store/index.js';
 
 export const BRANDS_JOB = 'zendesk-brands';
@@ -178,7 +180,15 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
       }
     } catch (err) {
       if (err instanceof AuthError) authError = err;
-      else if (!(opts.signal.aborted && isAbort(err))) throw err;
+      else if (!(opts.signal.aborted && isAbort(err))) {
+        // The run row says how it ended, so status does not list it as one that was killed.
+        try {
+          store.finishRun(runId, 'error', { error: redact(err instanceof Error ? err.message : String(err)) });
+        } catch {
+          // The store itself may be what failed (full, read-only): the error below says so.
+        }
+        throw err;
+      }
     } finally {
       store.saveLimiterState(JSON.stringify({ adaptive: gate.snapshot().adaptive }));
       gate.close();
@@ -247,13 +257,34 @@ function restoredGate(store: Store, windows: readonly RateWindow[], now: number)
 
 async function brandResolver(store: Store, sender: Sender, opts: MigrateOptions, fromStaged: boolean, notice: (m: string) => void): Promise<BrandResolver> {
   if (!opts.brandMap && !fromStaged) return createBrandResolver('none', new Map(), notice);
-  const res = await sender.send({ method: 'GET', path: '/v1/brands' }, opts.signal);
-  const list = res.response?.status === 200 ? (res.response.body as { brands?: NexusBrand[] }).brands : undefined;
-  if (!Array.isArray(list)) {
-    throw new UsageError(`Could not read NexusCore's brands (GET /v1/brands answered ${res.response ? res.response.status : res.error?.kind}); brands cannot be mapped. Try again, or run without a brand mapping.`);
-  }
+  const list = await readBrands(sender, opts, notice);
   if (opts.brandMap) return createBrandResolver('file', brandMapFromFile(opts.brandMap, list), notice);
   return createBrandResolver('subdomain', brandMapBySubdomain(store.iterateRecords(BRANDS_JOB), list), notice);
+}
+
+/**
+ * NexusCore's brands, read once per run before any item is sent. A 5xx, a 429 or a network error is
+ * retried as an item's send would be (the outcome table, --max-attempts, the same backoff): one bad
+ * answer must not stop a migration. A GET is safe to repeat.
+ */
+async function readBrands(sender: Sender, opts: MigrateOptions, notice: (m: string) => void): Promise<NexusBrand[]> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await sender.send({ method: 'GET', path: '/v1/brands' }, opts.signal);
+    const list = res.response?.status === 200 ? (res.response.body as { brands?: NexusBrand[] } | null)?.brands : undefined;
+    if (Array.isArray(list)) return list;
+    const answer = res.response ? `answered ${res.response.status}` : `failed (${res.error?.kind ?? 'network'})`;
+    const retry = { attempt, maxAttempts: opts.maxAttempts, random: Math.random() };
+    const verdict = res.response ? classifyResponse(res.response, opts.clock.now(), retry).verdict : classify({ networkError: res.error?.kind ?? 'other', ...retry });
+    if (verdict.kind !== 'retry') {
+      throw new UsageError(
+        redact(
+          `Could not read NexusCore's brands: GET /v1/brands ${answer}${attempt > 1 ? ` on attempt ${attempt} of ${opts.maxAttempts}` : ''}, so tickets cannot be given their brands. Nothing was sent. Run again later, or without a brand mapping (no --brand-map, no staged zendesk-brands export).`,
+        ),
+      );
+    }
+    notice(`GET /v1/brands ${answer}; reading the brands again in ${Math.ceil(verdict.delayMs / 1000)} s (attempt ${attempt + 1} of ${opts.maxAttempts}).`);
+    await opts.clock.sleep(verdict.delayMs, opts.signal);
+  }
 }
 
 function isAbort(err: unknown): boolean {

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/sim/index.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, startCli } from '../helpers/cli.js';
 import { FAST, parseSummary, runAgainst, simEnv, tempDir, writeLegacyNotesJob, writeNdjson } from '../helpers/migration.js';
 
 const tmp = tempDir();
@@ -94,6 +94,39 @@ describe('items that fail', () => {
     const acme: any = sim.records('tickets').find((t: any) => t.external_id === 'zendesk-tickets:9001');
     expect(acme.brand_id).toBe('brd_acme');
     expect(r.stdout + r.stderr).not.toContain(apiKey);
+  });
+
+  it('reading the brands is retried through 5xx; when it keeps failing the run stops before sending, and says so', async () => {
+    const db = path.join(tmp.dir, 'brands-5xx.sqlite');
+    const dir = path.join(tmp.dir, 'brands-5xx');
+    mkdirSync(dir);
+    const users = writeNdjson(path.join(dir, 'users.ndjson'), [{ id: 601, name: 'Req', email: 'req601@example.com', role: 'end-user' }]);
+    const tickets = writeNdjson(path.join(dir, 'tickets.ndjson'), [{ id: 9601, subject: 'Branded', brand_id: 1, requester_id: 601, status: 'open', description: 'd', comments: [] }]);
+    const brandMap = path.join(dir, 'brands.json');
+    writeFileSync(brandMap, JSON.stringify({ 1: 'acme' }));
+    expect((await runCli(['load', 'zendesk-users', users, '--db', db])).code).toBe(0);
+    expect((await runCli(['load', 'zendesk-tickets', tickets, '--db', db])).code).toBe(0);
+
+    // Every /v1 request fails: two reads of the brands, then a stop with exit 1 and nothing sent.
+    sim.setFaults({ error503: 1 });
+    const before = sim.stats();
+    const failed = await runAgainst(sim, db, [...FAST, '--brand-map', brandMap, '--max-attempts', '2']);
+    const after = sim.stats();
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/GET \/v1\/brands answered 503 on attempt 2 of 2.*Nothing was sent/);
+    expect(after.apiRequests - before.apiRequests).toBe(2);
+    const status = JSON.parse((await runCli(['status', '--db', db, '--json'])).stdout);
+    expect(status.runs[0].outcome).toBe('error');
+
+    // The brands fail once, then answer: the run goes on and creates the ticket.
+    const run = startCli(['run', '--db', db, '--json', ...FAST, '--brand-map', brandMap], { env: simEnv(sim) });
+    const seen = sim.stats().apiRequests;
+    while (sim.stats().apiRequests === seen) await new Promise((r) => setTimeout(r, 5));
+    sim.setFaults({ error503: 0 });
+    const ok = await run.done;
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(/GET \/v1\/brands answered 503; reading the brands again/);
+    expect(sim.records('tickets').find((t: any) => t.external_id === 'zendesk-tickets:9601')?.brand_id).toBe('brd_acme');
   });
 
   it('a missing scope stops before the first item with exit 3, naming the scope', async () => {

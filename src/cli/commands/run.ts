@@ -125,7 +125,8 @@ export const runCommand: CommandSpec = {
         ...(args['brand-map'] ? { brandMap: args['brand-map'] } : {}),
         clock: systemClock,
         signal: stop.signal,
-        ...(progress ? { onEvent: progress.onEvent } : {}),
+        // Notices (brands unmapped, a retried read) are not progress: they reach stderr with --no-progress too.
+        onEvent: progress ? progress.onEvent : (e) => (e.type === 'notice' ? process.stderr.write(`note: ${e.message}\n`) : undefined),
       });
       progress?.stop();
       if (args.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
