@@ -1,4 +1,5 @@
 /** Options every command takes (docs/cli.md), with their env fallbacks. */
+import path from 'node:path';
 import type { Options } from 'yargs';
 
 export const DEFAULT_DB = 'data/backfill.sqlite';
@@ -47,4 +48,13 @@ export interface GlobalArgs {
   'ca-file'?: string;
   'jobs-dir'?: string;
   json: boolean;
+}
+
+/**
+ * ` --db <path>` for a command we suggest, when the store is not the one that command would open without
+ * it (the default, or $NEXUS_BACKFILL_DB): a suggestion pasted as printed must reach the same store.
+ */
+export function dbFlag(db: string): string {
+  if (path.resolve(db) === path.resolve(process.env.NEXUS_BACKFILL_DB || DEFAULT_DB)) return '';
+  return ` --db ${/^[\w@%+=:,./-]+$/.test(db) ? db : `'${db.replace(/'/g, `'\\''`)}'`}`;
 }

@@ -40,7 +40,9 @@ export function createBrandResolver(
       const id = map.get(String(sourceBrandId));
       if (!id) {
         throw new ItemRejectedError(
-          `brand ${sourceBrandId} has no NexusCore brand (${mode === 'file' ? 'it is missing from --brand-map' : 'no NexusCore brand has its subdomain'}). Add it to the brand map, then run nexus-backfill retry for this job.`,
+          mode === 'file'
+            ? `brand ${sourceBrandId} is missing from --brand-map. Add it to that file ("${sourceBrandId}": "<NexusCore brand id or subdomain>"), then nexus-backfill retry for this job and run again.`
+            : `brand ${sourceBrandId} has no NexusCore brand (no NexusCore brand has its Zendesk subdomain). Create that brand in NexusCore, or map brands explicitly with --brand-map FILE (JSON: {"${sourceBrandId}": "<NexusCore brand id or subdomain>"}), then nexus-backfill retry for this job and run again.`,
         );
       }
       return id;

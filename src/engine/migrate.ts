@@ -85,6 +85,12 @@ export function selectJobs(all: readonly LoadedJob[], named: readonly string[], 
     if (!byName.has(n)) throw new UsageError(`There is no job named ${n}. Known jobs: ${[...byName.keys()].join(', ')} (nexus-backfill jobs lists them; add your own with --jobs-dir).`);
   }
   const stageOnly = new Set(all.filter((j) => j.job.stageOnly).map((j) => j.job.name));
+  const namedStageOnly = named.filter((n) => stageOnly.has(n));
+  if (namedStageOnly.length) {
+    throw new UsageError(
+      `${namedStageOnly.join(', ')} ${namedStageOnly.length === 1 ? 'is' : 'are'} staged for lookup by other jobs and never sent. Run the jobs that read ${namedStageOnly.length === 1 ? 'it' : 'them'} (nexus-backfill run with no job name sends every job with work).`,
+    );
+  }
   const staged = Object.keys(counts).filter((n) => !stageOnly.has(n));
   const unknown = staged.filter((n) => !byName.has(n) && hasWork(n));
   if (named.length === 0 && unknown.length) {
@@ -116,7 +122,7 @@ export function physicalLimit(windows: readonly RateWindow[], ms: number): numbe
 export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
   parseBaseUrl(opts.baseUrl);
   const allJobs = await loadJobs({ jobsDir: opts.jobsDir });
-  const store = openStore(opts.db, { mode: 'writer', command: 'run' });
+  const store = openStore(opts.db, { mode: 'writer', command: 'run', mustExist: true });
   const http = createHttpClient({ baseUrl: opts.baseUrl, ...(opts.caFile ? { caFile: opts.caFile } : {}), concurrency: opts.concurrency, timeoutMs: opts.timeoutMs });
   const emit = opts.onEvent ?? (() => {});
   let sender: Sender | undefined;

@@ -205,7 +205,7 @@ export interface Store {
 export function openStore(file: string, opts: OpenStoreOptions): Store {
   const writer = opts.mode === 'writer';
   const now = opts.now ?? Date.now;
-  const db = openConnection(file, writer, opts.busyTimeoutMs ?? 5000);
+  const db = openConnection(file, writer, opts.busyTimeoutMs ?? 5000, !writer || opts.mustExist === true);
   try {
     // A new store gets 16 KB pages (set before anything is written): a staged record is ~1.3 KB, and SQLite
     // writes the WAL one page per two system calls, so 4 KB pages made staging spend a third of its time

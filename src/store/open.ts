@@ -41,12 +41,12 @@ export function translateError(err: unknown, file: string): unknown {
 
 /**
  * Opens the SQLite connection after checking the file, without touching the
- * schema. Creates the file (mode 0600) for a writer; a reader needs an
- * existing store.
+ * schema. Creates the file (mode 0600) for a writer, unless `mustExist`; a
+ * reader needs an existing store.
  */
-export function openConnection(file: string, writer: boolean, busyTimeoutMs: number): Database.Database {
+export function openConnection(file: string, writer: boolean, busyTimeoutMs: number, mustExist = !writer): Database.Database {
   const exists = existsSync(file);
-  if (!exists && !writer) {
+  if (!exists && mustExist) {
     throw new StoreError(`There is no checkpoint store at ${file} yet. Stage an export first (nexus-backfill load <job> <file..>), or point --db at your store.`, 'store_io');
   }
   if (exists && statSync(file).isDirectory()) {

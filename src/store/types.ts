@@ -12,6 +12,11 @@ export interface OpenStoreOptions {
   mode: 'writer' | 'reader';
   /** What the writer is doing, shown to a second writer that is refused (`run`, `load`). */
   command?: string;
+  /**
+   * Refuse to create the store (a writer creates it by default). For writers that only work on what was
+   * staged (run, retry): a mistyped --db would otherwise make a new, empty store and report it finished.
+   */
+  mustExist?: boolean;
   /** How long a statement waits for a busy database before failing, ms (default 5000). */
   busyTimeoutMs?: number;
   /** Clock for timestamps (default Date.now). */

@@ -23,6 +23,7 @@ import { openStore } from '../../store/index.js';
 import { sampleDir } from '../../paths.js';
 import type { RateWindow } from '../../types.js';
 import { loadFiles } from './load.js';
+import { SAMPLE_BRANDS } from './sim.js';
 import type { GlobalArgs } from '../options.js';
 import type { CommandSpec } from './command.js';
 
@@ -35,10 +36,6 @@ const RUNNER_WINDOWS: RateWindow[] = [
 const SERVER_WINDOWS: RateWindow[] = [
   { count: 180, windowMs: 6_000 },
   { count: 40, windowMs: 1_000 },
-];
-const SAMPLE_BRANDS = [
-  { id: 'brd_example', name: 'Example Support', subdomain: 'example' },
-  { id: 'brd_shop', name: 'Example Shop', subdomain: 'shop-example' },
 ];
 
 interface DemoArgs extends GlobalArgs {
@@ -72,7 +69,7 @@ export const demoCommand: CommandSpec = {
     const sim = await startSimulator({
       tokenTtlS: args['token-ttl'],
       limits: SERVER_WINDOWS,
-      brands: SAMPLE_BRANDS,
+      brands: [...SAMPLE_BRANDS],
       seed: 42,
       faults: { error500: 0.01, error502: 0.005, error503: 0.015, latencyMs: 15, jitterMs: 20 },
     });

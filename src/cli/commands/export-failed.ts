@@ -4,8 +4,8 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Argv } from 'yargs';
 import { openStore } from '../../store/index.js';
-import type { GlobalArgs } from '../options.js';
-import type { CommandSpec } from './command.js';
+import { dbFlag, type GlobalArgs } from '../options.js';
+import { requireStagedJobs, type CommandSpec } from './command.js';
 
 interface ExportArgs extends GlobalArgs {
   job: string;
@@ -19,12 +19,21 @@ export const exportFailedCommand: CommandSpec = {
     y
       .positional('job', { type: 'string', demandOption: true, describe: 'The job to export' })
       .option('output', { alias: 'o', type: 'string', describe: 'Write to this file instead of stdout' })
-      .example('$0 export-failed zendesk-tickets > failed.ndjson', 'One JSON object per line: key, state, file, line, status, code, message'),
+      .example('$0 export-failed zendesk-tickets > failed.ndjson', 'One JSON object per line: key, state, file, line, status, code, message')
+      .example('$0 export-failed zendesk-tickets --json', 'The same as one JSON document: {"job", "items": [...]}'),
   handler: async (args: ExportArgs) => {
     const store = openStore(args.db, { mode: 'reader' });
     const out: Writable = args.output ? createWriteStream(args.output, { mode: 0o600 }) : process.stdout;
-    let n = 0;
+    const write = async (text: string) => {
+      if (!out.write(text)) await once(out, 'drain');
+    };
+    // --json: one document, {"job", "items": [...]}, still written item by item (there may be millions).
+    const asDocument = args.json && !args.output;
+    const n = { failed: 0, dead: 0, invalid: 0 };
     try {
+      requireStagedJobs(store, [args.job]);
+      if (asDocument) await write(`{"job":${JSON.stringify(args.job)},"items":[`);
+      let first = true;
       for (const item of store.iterateItems(args.job, ['failed', 'dead', 'invalid'])) {
         const line = JSON.stringify({
           key: item.key,
@@ -39,9 +48,11 @@ export const exportFailedCommand: CommandSpec = {
           sends: item.sends,
           attempts: item.attempts,
         });
-        if (!out.write(`${line}\n`)) await once(out, 'drain');
-        n++;
+        await write(asDocument ? `${first ? '' : ','}\n${line}` : `${line}\n`);
+        first = false;
+        n[item.state as keyof typeof n]++;
       }
+      if (asDocument) await write(']}\n');
     } finally {
       store.close();
       if (args.output) {
@@ -49,11 +60,13 @@ export const exportFailedCommand: CommandSpec = {
         await once(out, 'finish');
       }
     }
-    process.stderr.write(
-      n > 0
-        ? `${n} item(s) of ${args.job} need attention${args.output ? ` (written to ${args.output})` : ''}. Fix the cause, then: nexus-backfill retry ${args.job}\n`
-        : `No failed, dead or invalid items in ${args.job}.\n`,
-    );
+    const total = n.failed + n.dead + n.invalid;
+    const where = args.output ? ` (written to ${args.output})` : '';
+    const next: string[] = [];
+    if (n.failed + n.dead > 0) next.push(`fix the cause of the ${n.failed + n.dead} failed or dead, then: nexus-backfill retry ${args.job}${dbFlag(args.db)}`);
+    // Invalid records were never sent: a corrected export fixes them, retry does not.
+    if (n.invalid > 0) next.push(`correct the ${n.invalid} invalid line(s) in the export, then load it again: nexus-backfill load ${args.job} <file>${dbFlag(args.db)}`);
+    process.stderr.write(total > 0 ? `${total} item(s) of ${args.job} need attention${where}. Next: ${next.join('; ')}.\n` : `No failed, dead or invalid items in ${args.job}.\n`);
     return 0;
   },
 };

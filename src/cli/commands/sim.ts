@@ -6,8 +6,8 @@
 import type { Argv } from 'yargs';
 import { parseDuration, parseWindow, formatWindow } from '../../duration.js';
 import { UsageError } from '../../errors.js';
-import { startSimulator } from '../../sim/index.js';
-import type { FaultConfig, SimOptions } from '../../sim/index.js';
+import { DEFAULT_BRANDS, startSimulator } from '../../sim/index.js';
+import type { FaultConfig, SimBrand, SimOptions } from '../../sim/index.js';
 import { DEFAULT_WINDOWS, type RateWindow } from '../../types.js';
 import type { CommandSpec } from './command.js';
 
@@ -20,6 +20,12 @@ const FAULT_FLAGS: Record<string, keyof FaultConfig> = {
   'fault-hang': 'hang',
 };
 
+/** The NexusCore brands of the bundled sample export's two Zendesk brands (matched by subdomain). */
+export const SAMPLE_BRANDS: readonly SimBrand[] = [
+  { id: 'brd_example', name: 'Example Support', subdomain: 'example' },
+  { id: 'brd_shop', name: 'Example Shop', subdomain: 'shop-example' },
+];
+
 export const simCommand: CommandSpec = {
   command: 'sim',
   describe: 'Run the NexusCore API simulator (HTTPS) in the foreground, for tests, demos and rehearsals',
@@ -27,8 +33,10 @@ export const simCommand: CommandSpec = {
     y
       .usage(
         '$0 sim [options]\n\n' +
-          'Serves the NexusCore API of docs/nexuscore-api.md over HTTPS with the test CA in data/tls,\n' +
-          'enforcing the workspace quota, idempotency and external_id uniqueness, and injecting faults\n' +
+          'Serves the NexusCore API (OAuth tokens, organizations, users, tickets, brands, webhooks) over\n' +
+          'HTTPS with the test CA in data/tls. Its workspace has brands for the bundled sample export\n' +
+          '(subdomains example, shop-example) besides acme, globex and initech. It enforces\n' +
+          'the workspace quota, idempotency and external_id uniqueness, and injects faults\n' +
           'on request. Once listening it prints ONE JSON line on stdout:\n' +
           '  {"url","ca_file","client_id","client_secret","api_key","webhook_secret"}\n' +
           'and runs until Ctrl-C or SIGTERM. Point the runner at it with --base-url and --ca-file, and\n' +
@@ -68,7 +76,13 @@ export const simCommand: CommandSpec = {
       .example('$0 sim --token-ttl 30s --revoke-at 2m', 'Exercise token refresh and revocation'),
   handler: async (args: Record<string, any>) => {
     const options = simOptionsFromArgs(args);
-    const sim = await startSimulator(options);
+    const sim = await startSimulator(options).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
+        const why = err.code === 'EADDRINUSE' ? 'is in use' : err.code === 'EACCES' ? 'needs privileges' : 'is not an address of this machine';
+        throw new UsageError(`Cannot listen on ${options.host}:${options.port}: it ${why} (${err.code}). Pick another --port (0 picks a free one) or --host.`);
+      }
+      throw err;
+    });
     process.stdout.write(
       `${JSON.stringify({ url: sim.url, ca_file: sim.caFile, client_id: sim.clientId, client_secret: sim.clientSecret, api_key: sim.apiKey, webhook_secret: sim.webhookSecret })}\n`,
     );
@@ -126,6 +140,8 @@ export function simOptionsFromArgs(args: Record<string, any>): SimOptions {
   return {
     host: String(args.host ?? '127.0.0.1'),
     port,
+    // The bundled sample migrates against the simulator as it is: its brands resolve by subdomain.
+    brands: [...DEFAULT_BRANDS, ...SAMPLE_BRANDS],
     tokenTtlS: tokenTtlMs / 1000,
     limits,
     uniqueExternalId: args['unique-external-id'] !== false,

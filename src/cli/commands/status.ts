@@ -1,7 +1,7 @@
 /** `status [job..]`: items per state per job, the writer (if any) and the last runs. */
 import type { Argv } from 'yargs';
-import type { CommandSpec } from './command.js';
-import type { GlobalArgs } from '../options.js';
+import { requireStagedJobs, type CommandSpec } from './command.js';
+import { dbFlag, type GlobalArgs } from '../options.js';
 import { openStore, type StateCounts, type RunInfo, type LockHolder } from '../../store/index.js';
 import { DEFAULT_WINDOWS, ITEM_STATES } from '../../types.js';
 import { formatWindow } from '../../duration.js';
@@ -28,6 +28,7 @@ export async function readStatus(db: string, jobs?: string[], jobsDir?: string):
   const stageOnly = await stageOnlyJobs(jobsDir);
   const store = openStore(db, { mode: 'reader' });
   try {
+    if (jobs?.length) requireStagedJobs(store, jobs);
     const counts = store.counts(jobs && jobs.length ? jobs : undefined);
     const runs = store.listRuns(5);
     const last = runs.find((r) => r.summary);
@@ -53,15 +54,15 @@ function table(jobs: Record<string, StateCounts>, stageOnly: readonly string[]):
 }
 
 /** What became of a run: its outcome, or whether it is still going or ended without one. */
-function runState(r: RunInfo, writer: LockHolder | null): string {
+function runState(r: RunInfo, writer: LockHolder | null, db: string): string {
   if (r.outcome) return r.outcome;
   if (writer && writer.pid === r.pid && writer.host === r.host) return 'running';
-  return 'ended without finishing (killed or crashed); nexus-backfill run resumes it';
+  return `ended without finishing (killed or crashed); nexus-backfill run${dbFlag(db)} resumes it`;
 }
 
 export const statusCommand: CommandSpec = {
   command: 'status [jobs..]',
-  describe: 'Items per state per job, the current writer and the last runs',
+  describe: 'Items per state per job, the ETA of what is pending at the configured limits, the current writer and the last runs',
   builder: (y: Argv) => y.positional('jobs', { type: 'string', array: true, describe: 'Jobs to show (default: all with items)' }),
   handler: async (args: GlobalArgs & { jobs?: string[] }) => {
     const s = await readStatus(args.db, args.jobs, args['jobs-dir']);
@@ -73,12 +74,12 @@ export const statusCommand: CommandSpec = {
     else process.stdout.write(`${table(s.jobs, s.stageOnly)}\n`);
     if (s.eta.seconds) {
       const basis = s.eta.basis === 'recent' ? "the last run's pace" : `the limits ${s.eta.windows.join(' and ')}`;
-      process.stdout.write(`\nETA for what is pending: ${formatEta(s.eta.seconds)} at ${s.eta.items_per_s} items/s (${basis}); nexus-backfill run sends it.\n`);
+      process.stdout.write(`\nETA for what is pending: ${formatEta(s.eta.seconds)} at ${s.eta.items_per_s} items/s (${basis}); nexus-backfill run${dbFlag(args.db)} sends it.\n`);
     }
     if (s.writer) process.stdout.write(`\nIn use by nexus-backfill ${s.writer.command} (pid ${s.writer.pid} on ${s.writer.host}, since ${new Date(s.writer.since).toISOString()}).\n`);
     if (s.runs.length) {
       process.stdout.write('\nLast runs:\n');
-      for (const r of s.runs) process.stdout.write(`  ${r.id}  ${new Date(r.startedAt).toISOString()}  ${runState(r, s.writer)}\n`);
+      for (const r of s.runs) process.stdout.write(`  ${r.id}  ${new Date(r.startedAt).toISOString()}  ${runState(r, s.writer, args.db)}\n`);
     }
     return 0;
   },

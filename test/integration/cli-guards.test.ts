@@ -1,0 +1,104 @@
+/**
+ * What a typo must not do: a mistyped --db must not make a new store and
+ * report it finished, a mistyped job name must not "succeed" at nothing, a
+ * stage-only job is not sent; plus export-failed --json as one document and
+ * the bundled sample migrating against the `sim` command as it is.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSimClient, startSimulator, type Simulator } from '../../src/sim/index.js';
+import { ROOT, runCli, startCli } from '../helpers/cli.js';
+import { FAST, runAgainst, SAMPLE_FILES, stageSample, tempDir } from '../helpers/migration.js';
+
+const tmp = tempDir();
+const BRANDS = path.join(ROOT, 'data/sample/brands.json');
+let sim: Simulator;
+beforeAll(async () => {
+  sim = await startSimulator({ limits: [] });
+});
+afterAll(async () => {
+  await sim?.close();
+  tmp.cleanup();
+});
+
+describe('cli guards', () => {
+  it('run and retry refuse a store that does not exist, and create none', async () => {
+    const db = path.join(tmp.dir, 'typo', 'nope.sqlite');
+    const run = await runAgainst(sim, db, FAST);
+    const retry = await runCli(['retry', 'zendesk-tickets', '--db', db]);
+    for (const r of [run, retry]) {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`There is no checkpoint store at ${db} yet`);
+    }
+    expect(existsSync(db)).toBe(false);
+  });
+
+  it('a job name the store holds no items of is a usage error, naming the jobs it holds', async () => {
+    const db = path.join(tmp.dir, 'names.sqlite');
+    await stageSample(db, { 'zendesk-organizations': SAMPLE_FILES['zendesk-organizations'] });
+    for (const args of [['retry', 'zendesk-ticket'], ['export-failed', 'zendesk-ticket'], ['status', 'zendesk-ticket']]) {
+      const r = await runCli([...args, '--db', db]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr).toContain('The store holds no items of zendesk-ticket. Jobs with items: zendesk-organizations.');
+    }
+  });
+
+  it('a stage-only job is not run: it is read by the jobs that need it', async () => {
+    const db = path.join(tmp.dir, 'brands.sqlite');
+    expect((await runCli(['load', 'zendesk-brands', BRANDS, '--db', db])).code).toBe(0);
+    const r = await runAgainst(sim, db, [...FAST, 'zendesk-brands']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('zendesk-brands is staged for lookup by other jobs and never sent');
+    expect(sim.stats().apiRequests).toBe(0);
+  });
+
+  it('export-failed --json is one JSON document; invalid lines are sent back to the export, not to retry', async () => {
+    const db = path.join(tmp.dir, 'invalid.sqlite');
+    // Tickets staged as users: every record is invalid.
+    expect((await runCli(['load', 'zendesk-users', SAMPLE_FILES['zendesk-tickets'], '--db', db])).code).toBe(0);
+    const r = await runCli(['export-failed', 'zendesk-users', '--db', db, '--json']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout) as { job: string; items: { key: string; state: string; line: number }[] };
+    expect(doc.job).toBe('zendesk-users');
+    expect(doc.items).toHaveLength(400);
+    expect(doc.items[0]).toMatchObject({ key: 'zendesk-users:1001', state: 'invalid', line: 1 });
+    expect(r.stderr).toContain(`correct the 400 invalid line(s) in the export, then load it again: nexus-backfill load zendesk-users <file> --db ${db}`);
+    expect(r.stderr).not.toContain('retry');
+  });
+});
+
+describe('the sim command and the bundled sample', () => {
+  it("resolves the sample's brands by subdomain: the sample migrates against it as it is", async () => {
+    const { child, done } = startCli(['sim', '--port', '0', '--no-limit']);
+    try {
+      const info = await new Promise<{ url: string; ca_file: string; client_id: string; client_secret: string; api_key: string }>((resolve, reject) => {
+        let buf = '';
+        child.stdout!.on('data', (d: Buffer | string) => {
+          buf += String(d);
+          if (buf.includes('\n')) resolve(JSON.parse(buf.slice(0, buf.indexOf('\n'))));
+        });
+        child.on('close', () => reject(new Error(`sim exited: ${buf}`)));
+      });
+      const c = createSimClient({ url: info.url, caFile: info.ca_file });
+      const brands = await c.send('/v1/brands', { auth: info.api_key });
+      expect((brands.body.brands as { subdomain: string }[]).map((b) => b.subdomain)).toEqual(expect.arrayContaining(['example', 'shop-example']));
+
+      const db = path.join(tmp.dir, 'sample.sqlite');
+      await stageSample(db, SAMPLE_FILES);
+      expect((await runCli(['load', 'zendesk-brands', BRANDS, '--db', db])).code).toBe(0);
+      const env = { NEXUSCORE_BASE_URL: info.url, NEXUSCORE_CA_FILE: info.ca_file, NEXUSCORE_CLIENT_ID: info.client_id, NEXUSCORE_CLIENT_SECRET: info.client_secret };
+      const r = await runCli(['run', '--db', db, '--json', ...FAST], { env });
+      const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+      expect(summary.jobs['zendesk-organizations']).toMatchObject({ done: 20, failed: 0 });
+      expect(summary.jobs['zendesk-users']).toMatchObject({ done: 150, failed: 0 });
+      // The sample holds two tickets whose requester is missing from the export, on purpose; no brand failures.
+      expect(summary.jobs['zendesk-tickets'].done).toBeGreaterThanOrEqual(398);
+      const failed = await runCli(['export-failed', 'zendesk-tickets', '--db', db]);
+      expect(failed.stdout).not.toMatch(/brand/i);
+    } finally {
+      child.kill('SIGTERM');
+      await done;
+    }
+  });
+});
