@@ -40,7 +40,8 @@ export class AuthError extends NexusError {
   readonly exitCode = 3 as const;
   constructor(
     message: string,
-    readonly code: 'invalid_client' | 'api_key_rejected' | 'insufficient_scope' | 'token_rejected' | 'token_endpoint',
+    /** `token_unavailable`: the token endpoint did not answer usefully (network, 5xx): not a person's to fix, the run ends `partial`. */
+    readonly code: 'invalid_client' | 'api_key_rejected' | 'insufficient_scope' | 'token_rejected' | 'token_endpoint' | 'token_unavailable',
     options?: { cause?: unknown },
   ) {
     super(message, options);

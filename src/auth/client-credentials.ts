@@ -164,7 +164,7 @@ export function createClientCredentialsProvider(opts: ClientCredentialsOptions):
     }
     throw new AuthError(
       `The token endpoint issued no token after ${maxAttempts} tries (last: ${last}). Check the NexusCore status page and --base-url, then run again.`,
-      'token_endpoint',
+      'token_unavailable',
     );
   }
 

@@ -210,7 +210,9 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
       jobs[n] = { pending: c.pending + c.inflight, done: c.done, failed: c.failed, dead: c.dead, invalid: c.invalid };
     }
     const left = Object.values(jobs).some((c) => c.pending + c.failed + c.dead + c.invalid > 0);
-    const outcome: RunSummary['outcome'] = authError ? 'auth_failed' : opts.signal.aborted ? 'interrupted' : left ? 'partial' : 'completed';
+    // NexusCore unreachable or failing is no credential problem: the items wait, the run ends partial.
+    const unavailable = authError?.code === 'token_unavailable';
+    const outcome: RunSummary['outcome'] = authError && !unavailable ? 'auth_failed' : opts.signal.aborted ? 'interrupted' : left ? 'partial' : 'completed';
     const m = engine?.metrics ?? { requests: 0, responses: emptyResponses(), itemsDone: 0, latency: { p50: 0, p95: 0, p99: 0 } };
     const limit = physicalLimit(opts.windows, elapsedMs);
     const summary: RunSummary = {
@@ -231,7 +233,8 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
       db: opts.db,
     };
     store.finishRun(runId, outcome, summary);
-    const exitCode: ExitCode = outcome === 'completed' ? 0 : outcome === 'auth_failed' ? 3 : outcome === 'interrupted' ? 130 : 2;
+    // Nothing sent because NexusCore could not be reached: a configuration question (--base-url, network), exit 1.
+    const exitCode: ExitCode = outcome === 'completed' ? 0 : outcome === 'auth_failed' ? 3 : outcome === 'interrupted' ? 130 : unavailable && m.requests === 0 ? 1 : 2;
     return { summary, exitCode };
   } finally {
     await http.close();

@@ -9,7 +9,7 @@ export function formatRunSummary(s: RunSummary): string {
     interrupted: 'Run interrupted after a clean checkpoint: run the same command again to resume.',
     auth_failed: 'Run stopped: authentication or authorization needs a person.',
   }[s.outcome];
-  lines.push(verdict);
+  lines.push(s.outcome === 'partial' && s.error && s.requests === 0 ? 'Run stopped before sending anything.' : verdict);
   if (s.error) lines.push(`  ${s.error}`);
   lines.push('');
   lines.push(`  ${'job'.padEnd(24)}${['pending', 'done', 'failed', 'dead', 'invalid'].map((h) => h.padStart(9)).join('')}`);
@@ -28,9 +28,12 @@ export function formatRunSummary(s: RunSummary): string {
   if (failedJobs.length) {
     lines.push('');
     for (const [name, c] of failedJobs) {
-      lines.push(
-        `  ${name}: ${c.failed} failed, ${c.dead} dead, ${c.invalid} invalid. See why: nexus-backfill export-failed ${name} --db ${s.db}; after fixing: nexus-backfill retry ${name} --db ${s.db}`,
-      );
+      // Failed and dead items go back with retry; invalid ones were never sent and need a corrected export.
+      const next = [
+        ...(c.failed + c.dead > 0 ? [`after fixing the cause: nexus-backfill retry ${name} --db ${s.db}`] : []),
+        ...(c.invalid > 0 ? [`correct the invalid lines in the export and load it again`] : []),
+      ];
+      lines.push(`  ${name}: ${c.failed} failed, ${c.dead} dead, ${c.invalid} invalid. See why: nexus-backfill export-failed ${name} --db ${s.db}; ${next.join('; ')}`);
     }
   }
   return lines.join('\n');

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimClient, startSimulator, type Simulator } from '../../src/sim/index.js';
 import { ROOT, runCli, startCli } from '../helpers/cli.js';
-import { FAST, runAgainst, SAMPLE_FILES, stageSample, tempDir } from '../helpers/migration.js';
+import { FAST, runAgainst, SAMPLE_FILES, simEnv, stageSample, tempDir } from '../helpers/migration.js';
 
 const tmp = tempDir();
 const BRANDS = path.join(ROOT, 'data/sample/brands.json');
@@ -42,6 +42,20 @@ describe('cli guards', () => {
       expect(r.code, args.join(' ')).toBe(1);
       expect(r.stderr).toContain('The store holds no items of zendesk-ticket. Jobs with items: zendesk-organizations.');
     }
+  });
+
+  it('NexusCore out of reach is no credential problem: exit 1 when nothing was sent, the items wait', async () => {
+    const db = path.join(tmp.dir, 'unreachable.sqlite');
+    await stageSample(db, { 'zendesk-organizations': SAMPLE_FILES['zendesk-organizations'] });
+    // Port 1 on loopback: the connection is refused, every token try fails fast.
+    const env = { ...simEnv(sim), NEXUSCORE_BASE_URL: 'https://127.0.0.1:1' };
+    const r = await runCli(['run', '--db', db, '--no-progress'], { env });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('Run stopped before sending anything.');
+    expect(r.stdout).toMatch(/token endpoint issued no token after \d+ tries \(last: refused \(ECONNREFUSED\)\)/);
+    expect(r.stdout).not.toMatch(/authentication or authorization/);
+    const status = JSON.parse((await runCli(['status', '--db', db, '--json'])).stdout);
+    expect(status.jobs['zendesk-organizations'].pending).toBe(20);
   });
 
   it('a stage-only job is not run: it is read by the jobs that need it', async () => {

@@ -125,7 +125,7 @@ describe('client-credentials provider', () => {
 
     const always = fakeHttp(() => ({ status: 502, body: '' }));
     const q = createClientCredentialsProvider({ http: always, clientId: 'c', clientSecret: 'secret-x', clock: clockAt(), maxAttempts: 4 });
-    await expect(q.token()).rejects.toMatchObject({ code: 'token_endpoint', exitCode: 3, message: expect.stringMatching(/after 4 tries \(last: 502\)/) });
+    await expect(q.token()).rejects.toMatchObject({ code: 'token_unavailable', exitCode: 3, message: expect.stringMatching(/after 4 tries \(last: 502\)/) });
     expect(always.seen).toHaveLength(4);
   });
 
