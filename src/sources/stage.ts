@@ -8,7 +8,9 @@
  *
  * Each store transaction is a whole number of records: a kill at any instant
  * leaves a prefix of the files staged, and loading the same files again adds
- * exactly the rest (staging is idempotent by content hash).
+ * exactly the rest (staging is idempotent by content hash). A stop asked for
+ * through `signal` reads and applies nothing more and commits what was
+ * applied: whole batches, in file order, so a prefix too.
  */
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
@@ -29,6 +31,12 @@ export interface StageFilesOptions {
   commitEvery?: number;
   /** Called after each commit with the records staged so far. */
   onProgress?: (records: number) => void;
+  /**
+   * Stops staging when aborted: no batch is read or applied after it, what was applied is committed (whole
+   * batches in file order: a prefix of the files) and the report says `interrupted`. Loading the same files
+   * again adds exactly the rest.
+   */
+  signal?: AbortSignal;
 }
 
 export interface FileReport {
@@ -40,8 +48,12 @@ export interface FileReport {
 
 export interface StageReport {
   job: string;
+  /** What was staged and committed (all of it, also when interrupted). */
   counts: StageCounts;
+  /** The files started, in order; when interrupted, the last one may be staged in part. */
   files: FileReport[];
+  /** Stopped by `signal` before the end of the files. */
+  interrupted: boolean;
 }
 
 interface Pending {
@@ -152,13 +164,21 @@ const SPARE_BYTES = BATCH_BYTES + 64 * 1024;
 /** More than the batches ever in flight (16 per parser): the rest are dropped. */
 const MAX_SPARES = 64;
 
-function defaultWorkers(): number {
-  // Worker threads need the compiled parse-worker.js; from the TypeScript sources, parse in-process.
-  if (import.meta.url.endsWith('.ts')) return 0;
+/** Parser threads that `load --workers` accepts: 1 to this. */
+export const MAX_WORKERS = 2;
+
+/** Parser threads when the built package stages files and `workers` is not given. */
+export function defaultParserThreads(): number {
   // The writer (this thread) needs a core of its own: parsing and writing cost about the same per record, so
   // a parser per remaining core, and two keep the writer busy. On 2 cores a second parser only takes turns
   // with the writer, and its heap added ~60 MB of peak RSS.
-  return Math.max(1, Math.min(2, os.availableParallelism() - 1));
+  return Math.max(1, Math.min(MAX_WORKERS, os.availableParallelism() - 1));
+}
+
+function defaultWorkers(): number {
+  // Worker threads need the compiled parse-worker.js; from the TypeScript sources, parse in-process.
+  if (import.meta.url.endsWith('.ts')) return 0;
+  return defaultParserThreads();
 }
 
 export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> {
@@ -168,13 +188,17 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
   // the queue below: 5,000 records (~6 MB) keep that pause short enough for them not to run dry.
   const commitEvery = opts.commitEvery ?? 5_000;
   const nWorkers = opts.workers ?? defaultWorkers();
-  const pool = nWorkers > 0 ? await ParsePool.create(nWorkers, job) : null;
+  const pool = nWorkers > 0 && !opts.signal?.aborted ? await ParsePool.create(nWorkers, job) : null;
   const counts: StageCounts = { new: 0, unchanged: 0, changed: 0, invalid: 0 };
   const files: FileReport[] = [];
   let staged = 0;
   let uncommitted = 0;
   let open = false;
   let seq = 0;
+  let interrupted = false;
+  // Asked where work is left (a batch read or parsed and not applied, a file not read): true once the signal
+  // has aborted, and the load is then cut short there.
+  const stopHere = () => (interrupted ||= opts.signal?.aborted === true);
   const add = (c: StageCounts) => {
     counts.new += c.new;
     counts.unchanged += c.unchanged;
@@ -202,6 +226,7 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
   const parseHereAt = nWorkers * 8;
   try {
     for (const file of opts.files) {
+      if (stopHere()) break;
       const report: FileReport = { file, format: 'ndjson', records: 0, invalid: 0 };
       files.push(report);
       // Each parsed batch goes to SQLite as soon as it is its turn (file order), inside one transaction per
@@ -232,12 +257,19 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
         if (uncommitted >= commitEvery) commit();
       };
       const queue: Promise<ParsedBatch>[] = [];
+      // On a stop, the batches still queued are dropped unapplied (their promises are handled, see below).
       const drain = async () => {
-        while (queue.length) apply(await queue.shift()!);
+        while (queue.length) {
+          const r = await queue.shift()!;
+          if (stopHere()) return;
+          apply(r);
+        }
       };
       for await (const b of readBatches(file, job.job.resource, (f) => (report.format = f))) {
+        if (stopHere()) break;
         if (b.kind === 'problem') {
           await drain();
+          if (interrupted) break;
           const reason = `${file}: ${b.reason}`;
           begin();
           add(store.stage(name, file, [{ sourceId: lineKey(file, b.line), payload: '', hash: hash('sha1', reason, 'base64url'), line: b.line, reason }]));
@@ -250,10 +282,18 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
         const result = pool && pool.inFlight < parseHereAt ? pool.parse(s, b, file) : Promise.resolve(parseBatch(job.job, b, file));
         result.catch(() => {}); // awaited in order below; this only keeps an early failure from being reported as unhandled
         queue.push(result);
-        while (queue.length >= maxQueued) apply(await queue.shift()!);
+        while (queue.length >= maxQueued) {
+          const r = await queue.shift()!;
+          if (stopHere()) break;
+          apply(r);
+        }
+        if (interrupted) break;
       }
       await drain();
+      if (interrupted) break;
     }
+    // Also on a stop: the open transaction holds whole batches applied in file order (apply() is synchronous,
+    // so a signal is handled between two of them, never inside one), and committing it keeps a prefix.
     if (open) commit();
   } catch (err) {
     // Whole records or nothing: what was staged since the last commit is dropped, loading again adds it.
@@ -262,5 +302,5 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
   } finally {
     await pool?.close();
   }
-  return { job: name, counts, files };
+  return { job: name, counts, files, interrupted };
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli, startCli } from '../helpers/cli.js';
@@ -58,4 +59,123 @@ describe('SIGKILL during load', () => {
     expect(s.getItem('zendesk-tickets', String(TICKET_BASE + N + 1))).toBeNull();
     s.close();
   });
+});
+
+describe('SIGTERM / SIGINT during load', () => {
+  // Big enough to take a few seconds (~2.5 s alone on 2 cores), so a signal lands mid-way.
+  const N = 60_000;
+  let file: string;
+  let lines: string[];
+  let clean: unknown;
+  beforeAll(async () => {
+    file = path.join(dir, 'signal-tickets.ndjson');
+    await writeNdjson(file, sampleTickets({ tickets: N, users: 100, organizations: 5, descriptionBytes: 600 }));
+    lines = readFileSync(file, 'utf8').split('\n');
+    // What a load that nobody interrupts leaves.
+    const db = path.join(dir, 'signal-clean.sqlite');
+    const r = await runCli(['load', 'zendesk-tickets', file, '--db', db, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    clean = JSON.parse((await runCli(['status', '--db', db, '--json'])).stdout).jobs;
+  }, 120_000);
+
+  /** Starts a load and returns it once a first batch of records is committed (well before its end). */
+  async function startLoad(db: string) {
+    const load = startCli(['load', 'zendesk-tickets', file, '--db', db, '--json']);
+    const until = Date.now() + 60_000;
+    while (Date.now() < until) {
+      let staged = 0;
+      try {
+        staged = counts(db).pending;
+      } catch {
+        // not created yet
+      }
+      if (staged > 0) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return load;
+  }
+
+  /** The items staged are exactly the first `k` records of the file, each byte for byte: no half record, no gap. */
+  function expectPrefix(db: string): number {
+    const c = counts(db);
+    expect(c).toMatchObject({ inflight: 0, done: 0, failed: 0, dead: 0, invalid: 0 });
+    const s = openStore(db, { mode: 'reader' });
+    try {
+      let k = 0;
+      const wrong: string[] = [];
+      for (const it of s.iterateItems('zendesk-tickets', ['pending'])) {
+        k++;
+        if (it.line === null || it.payload !== lines[it.line - 1] || it.sourceId !== String(TICKET_BASE + it.line)) wrong.push(`${it.sourceId}@${it.line}`);
+      }
+      expect(wrong).toEqual([]);
+      expect(k).toBe(c.pending);
+      if (k > 0) expect(s.getItem('zendesk-tickets', String(TICKET_BASE + k))?.line).toBe(k);
+      expect(s.getItem('zendesk-tickets', String(TICKET_BASE + k + 1))).toBeNull();
+      return k;
+    } finally {
+      s.close();
+    }
+  }
+
+  /** The writer lock row itself is gone (status hides a lock whose holder died; this one was released). */
+  function lockRows(db: string): unknown[] {
+    const raw = new Database(db, { readonly: true });
+    try {
+      return raw.prepare('SELECT pid FROM writer_lock').all();
+    } finally {
+      raw.close();
+    }
+  }
+
+  async function expectRerunFinishes(db: string, staged: number) {
+    const again = await runCli(['load', 'zendesk-tickets', file, '--db', db, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).jobs['zendesk-tickets']).toEqual({ new: N - staged, unchanged: staged, changed: 0, invalid: 0 });
+    const status = JSON.parse((await runCli(['status', '--db', db, '--json'])).stdout);
+    expect(status.jobs).toEqual(clean);
+    expect(status.jobs['zendesk-tickets']).toEqual({ pending: N, inflight: 0, done: 0, failed: 0, dead: 0, invalid: 0 });
+    expect(expectPrefix(db)).toBe(N);
+  }
+
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    '%s: commits what was staged, releases the lock, says so, exits 130; the same load then finishes exactly',
+    async (sig) => {
+      const db = path.join(dir, `signal-${sig}.sqlite`);
+      const load = await startLoad(db);
+      load.child.kill(sig);
+      const r = await load.done;
+      expect(r.signal).toBeNull();
+      expect(r.code, r.stderr).toBe(130);
+      const line = new RegExp(
+        `^${sig}: load stopped; ([\\d,]+) records of zendesk-tickets staged and committed \\(([\\d,]+) new, 0 unchanged, 0 changed, 0 invalid\\)\\. ` +
+          'Run the same command again to finish the job: records staged already are unchanged and add nothing\\.\n$',
+      );
+      expect(r.stderr).toMatch(line);
+      const [, total, fresh] = line.exec(r.stderr)!;
+      const staged = expectPrefix(db);
+      expect(staged).toBeGreaterThan(0);
+      expect(staged).toBeLessThan(N);
+      expect(Number(total!.replaceAll(',', ''))).toBe(staged);
+      expect(Number(fresh!.replaceAll(',', ''))).toBe(staged);
+      // --json: the report of what was staged, marked interrupted.
+      expect(JSON.parse(r.stdout)).toMatchObject({ jobs: { 'zendesk-tickets': { new: staged, unchanged: 0, changed: 0, invalid: 0 } }, interrupted: true });
+      expect(JSON.parse((await runCli(['status', '--db', db, '--json'])).stdout).writer).toBeNull();
+      expect(lockRows(db)).toEqual([]);
+      await expectRerunFinishes(db, staged);
+    },
+    120_000,
+  );
+
+  it('a second signal quits at once (130); the same load then finishes exactly', async () => {
+    const db = path.join(dir, 'signal-twice.sqlite');
+    const load = await startLoad(db);
+    load.child.kill('SIGTERM');
+    load.child.kill('SIGINT');
+    const r = await load.done;
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/^SIG(TERM|INT), a second signal: quitting now; records staged since the last commit are dropped\. Run the same command to finish the job\.\n$/);
+    const staged = expectPrefix(db);
+    expect(staged).toBeLessThan(N);
+    await expectRerunFinishes(db, staged);
+  }, 120_000);
 });

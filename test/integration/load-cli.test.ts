@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
@@ -155,5 +155,25 @@ describe('nexus-backfill load / status / jobs', () => {
     const third = await runCli(['load', 'zendesk-organizations', sample('organizations.ndjson'), '--db', db, '--json']);
     expect(third.code, third.stderr).toBe(0);
     expect(JSON.parse(third.stdout).jobs['zendesk-organizations'].new).toBe(20);
+  });
+
+  it('--workers must be a whole number from 1 to 2: anything else is a usage error before anything is staged', async () => {
+    for (const bad of [['--workers', '0'], ['--workers', '5'], ['--workers', 'abc'], ['--workers', '1.5'], ['--workers', '-1'], ['--workers'], ['--workers', '1', '--workers', '2']]) {
+      const db = path.join(dir, 'workers-bad.sqlite');
+      const r = await runCli(['load', 'zendesk-tickets', sample('tickets.ndjson'), '--db', db, ...bad]);
+      expect(r.code, `${bad.join(' ')}: ${r.stderr}`).toBe(1);
+      expect(r.stderr).toMatch(/^nexus-backfill: Expected --workers to be a whole number from 1 to 2 \(parser threads\), got /);
+      expect(r.stdout).toBe('');
+      expect(existsSync(db), bad.join(' ')).toBe(false);
+    }
+    for (const n of ['1', '2']) {
+      const db = path.join(dir, `workers-${n}.sqlite`);
+      const r = await runCli(['load', 'zendesk-tickets', sample('tickets.ndjson'), '--db', db, '--workers', n, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).jobs['zendesk-tickets']).toEqual({ new: 400, unchanged: 0, changed: 0, invalid: 0 });
+    }
+    const help = await runCli(['load', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout.replace(/\s+/g, ' ')).toMatch(/--workers Parser threads, a whole number from 1 to 2 \[number\] \[default: [12] here \(one per core but one for the writer, at most 2\)\]/);
   });
 });
