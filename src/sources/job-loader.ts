@@ -81,7 +81,7 @@ export async function loadJobs(opts: { jobsDir?: string | undefined } = {}): Pro
       try {
         mod = await importJobModule(file);
       } catch (err) {
-        problems.push(`${rel}: cannot be loaded: ${(err as Error).message.split('\n')[0]}`);
+        problems.push(`${rel}: cannot be loaded: ${loadProblem(err)}`);
         continue;
       }
       const exports = jobLikeExports(mod);
@@ -129,4 +129,22 @@ export function findJob(jobs: readonly LoadedJob[], name: string): LoadedJob {
     throw new UsageError(`There is no job named ${name}. Known jobs: ${jobs.map((j) => j.job.name).join(', ') || 'none'} (run nexus-backfill jobs; add your own with --jobs-dir).`);
   }
   return hit;
+}
+
+/** Why a job file could not be imported, in a few lines: a syntax error's location and text, or what to do. */
+function loadProblem(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/Cannot find (module|package) '?nexus-backfill'?/.test(message)) {
+    return (
+      "it imports 'nexus-backfill', which Node resolves from the job file's own directory. Keep the jobs directory inside " +
+      'a project where nexus-backfill is installed (npm install <path or package>), or inside the nexus-backfill checkout.'
+    );
+  }
+  // esbuild's "Transform failed with 1 error:" comes first; the location and the error follow on the next lines.
+  return message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .slice(0, 3)
+    .join(' ');
 }

@@ -4,7 +4,7 @@
  * stage-only job is not sent; plus export-failed --json as one document and
  * the bundled sample migrating against the `sim` command as it is.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimClient, startSimulator, type Simulator } from '../../src/sim/index.js';
@@ -79,6 +79,20 @@ describe('cli guards', () => {
     expect(doc.items[0]).toMatchObject({ key: 'zendesk-users:1001', state: 'invalid', line: 1 });
     expect(r.stderr).toContain(`correct the 400 invalid line(s) in the export, then load it again: nexus-backfill load zendesk-users <file> --db ${db}`);
     expect(r.stderr).not.toContain('retry');
+  });
+});
+
+describe('job files that cannot be loaded', () => {
+  it('say where the syntax error is, and what to do about an unresolvable nexus-backfill import', async () => {
+    // Outside the checkout (the temp dir), where 'nexus-backfill' does not resolve.
+    const dir = path.join(tmp.dir, 'user-jobs');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'a-syntax.ts'), "export default { name: 'x', parse( };\n");
+    writeFileSync(path.join(dir, 'b-import.ts'), "import { defineJob } from 'nexus-backfill';\nexport default defineJob({} as any);\n");
+    const r = await runCli(['jobs', '--jobs-dir', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/a-syntax\.ts: cannot be loaded: Transform failed with 1 error: \S*a-syntax\.ts:1:\d+: ERROR: /);
+    expect(r.stderr).toMatch(/b-import\.ts: cannot be loaded: it imports 'nexus-backfill'.*inside a project where nexus-backfill is installed/);
   });
 });
 
