@@ -70,7 +70,9 @@ describe('cli guards', () => {
   it('export-failed --json is one JSON document; invalid lines are sent back to the export, not to retry', async () => {
     const db = path.join(tmp.dir, 'invalid.sqlite');
     // Tickets staged as users: every record is invalid.
-    expect((await runCli(['load', 'zendesk-users', SAMPLE_FILES['zendesk-tickets'], '--db', db])).code).toBe(0);
+    const load = await runCli(['load', 'zendesk-users', SAMPLE_FILES['zendesk-tickets'], '--db', db]);
+    expect(load.code).toBe(0);
+    expect(load.stderr).toMatch(/warning: every record of \S*tickets\.ndjson \(400\) is invalid for zendesk-users\. Is it the export of that job\?/);
     const r = await runCli(['export-failed', 'zendesk-users', '--db', db, '--json']);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout) as { job: string; items: { key: string; state: string; line: number }[] };

@@ -9,7 +9,7 @@
  */
 import type { Argv } from 'yargs';
 import type { CommandSpec } from './command.js';
-import type { GlobalArgs } from '../options.js';
+import { dbFlag, type GlobalArgs } from '../options.js';
 import { openStore } from '../../store/index.js';
 import { findJob, loadJobs } from '../../sources/job-loader.js';
 import { defaultParserThreads, MAX_WORKERS, stageFiles, type StageReport } from '../../sources/stage.js';
@@ -118,7 +118,15 @@ export const loadCommand: CommandSpec = {
         process.stdout.write(`${f.file} (${f.format}): ${f.records.toLocaleString('en-US')} records${f.invalid ? `, ${f.invalid} invalid` : ''}\n`);
       }
       process.stdout.write(`${report.job}: ${c.new} new, ${c.unchanged} unchanged, ${c.changed} changed, ${c.invalid} invalid (${elapsedS.toFixed(1)} s)\n`);
-      if (c.invalid) process.stdout.write(`Invalid records are kept with their file, line and reason: nexus-backfill export-failed ${report.job}\n`);
+      if (c.invalid) process.stdout.write(`Invalid records are kept with their file, line and reason: nexus-backfill export-failed ${report.job}${dbFlag(args.db)}\n`);
+    }
+    // Every record invalid is most often the wrong file for the job (tickets loaded as users).
+    for (const f of report.files) {
+      if (f.records > 0 && f.invalid === f.records) {
+        process.stderr.write(
+          `warning: every record of ${f.file} (${f.records.toLocaleString('en-US')}) is invalid for ${report.job}. Is it the export of that job? nexus-backfill jobs lists the jobs; nexus-backfill export-failed ${report.job}${dbFlag(args.db)} shows why.\n`,
+        );
+      }
     }
     if (report.interrupted) {
       const fmt = (k: number) => k.toLocaleString('en-US');
