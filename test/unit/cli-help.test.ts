@@ -48,5 +48,12 @@ describe('cli', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('checks run options with --dry-run too, and names a non-number as such', async () => {
+    const r = await runCli(['run', '--dry-run', '--max-attempts', '-1', '--concurrency', 'abc', '--db', path.join(os.tmpdir(), 'nb-none.sqlite')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('Expected --concurrency to be a whole number >= 1, got something that is not a number.');
+    expect(r.stderr).toContain('Expected --max-attempts to be a whole number >= 1, got `-1`.');
+  });
 });
 

@@ -66,16 +66,13 @@ export const runCommand: CommandSpec = {
       .example('$0 run --dry-run --json', 'What would be sent and what would fail, as JSON'),
   handler: async (args: RunArgs) => {
     const jobs = args.job ?? [];
-    if (args['dry-run']) {
-      const report = await dryRun({ db: args.db, ...(args['jobs-dir'] ? { jobsDir: args['jobs-dir'] } : {}), jobs });
-      if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-      else process.stdout.write(formatDryRun(report));
-      return report.failures.length > 0 || Object.values(report.jobs).some((j) => j.would_fail > 0) ? 2 : 0;
-    }
+    // Every option is checked, --dry-run included: a dry run with options the real run refuses proves nothing.
     const problems: string[] = [];
     const check = (ok: boolean, message: string) => ok || problems.push(message);
-    check(Number.isInteger(args.concurrency) && args.concurrency >= 1, `Expected --concurrency to be a whole number >= 1, got \`${args.concurrency}\`.`);
-    check(Number.isInteger(args['max-attempts']) && args['max-attempts'] >= 1, `Expected --max-attempts to be a whole number >= 1, got \`${args['max-attempts']}\`.`);
+    // yargs turns a number option's non-number into NaN: say what was wrong, not `NaN`.
+    const shown = (v: unknown) => (typeof v === 'number' && Number.isNaN(v) ? 'something that is not a number' : `\`${v}\``);
+    check(Number.isInteger(args.concurrency) && args.concurrency >= 1, `Expected --concurrency to be a whole number >= 1, got ${shown(args.concurrency)}.`);
+    check(Number.isInteger(args['max-attempts']) && args['max-attempts'] >= 1, `Expected --max-attempts to be a whole number >= 1, got ${shown(args['max-attempts'])}.`);
     const settle = <T>(f: () => T): T | undefined => {
       try {
         return f();
@@ -86,6 +83,13 @@ export const runCommand: CommandSpec = {
     };
     const windows = settle(() => (args.limit?.length ? args.limit.map((l) => parseWindow(l)) : [...DEFAULT_WINDOWS]));
     const timeoutMs = settle(() => parseDuration(args.timeout, '--timeout'));
+    if (args['dry-run']) {
+      if (problems.length) throw new UsageError(problems.join('\n'));
+      const report = await dryRun({ db: args.db, ...(args['jobs-dir'] ? { jobsDir: args['jobs-dir'] } : {}), jobs });
+      if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      else process.stdout.write(formatDryRun(report));
+      return report.failures.length > 0 || Object.values(report.jobs).some((j) => j.would_fail > 0) ? 2 : 0;
+    }
     const credentials = settle(() =>
       resolveCredentials({
         env: process.env,
