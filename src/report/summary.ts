@@ -18,7 +18,7 @@ export function formatRunSummary(s: RunSummary): string {
   }
   lines.push('');
   lines.push(
-    `  ${s.items_done} items done in ${s.elapsed_s.toFixed(1)} s (${s.items_per_s} items/s); ${s.requests} requests (${s.requests_per_s}/s, ${(s.quota_share * 100).toFixed(1)}% of the quota's physical limit)`,
+    `  ${s.items_done} items done in ${s.elapsed_s.toFixed(1)} s (${s.items_per_s} items/s); ${s.requests} requests (${s.requests_per_s}/s, ${(s.quota_share * 100).toFixed(1)}% of what the configured --limit windows allow)`,
   );
   lines.push(
     `  responses: ${s.responses['2xx']} 2xx, ${s.responses['4xx']} 4xx, ${s.responses['429']} 429, ${s.responses['5xx']} 5xx, ${s.responses.network} network errors; ${s.retries} retries; ${s.token_refreshes} token refreshes`,

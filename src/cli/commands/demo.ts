@@ -127,7 +127,10 @@ export const demoCommand: CommandSpec = {
       out(`  duplicates by external_id: ${dup}; idempotent replays: ${stats.replays}; 429s sent: ${stats.rateLimited}; tokens issued: ${stats.tokensIssued}`);
       out(`  most requests accepted in any window: ${stats.maxInWindow.map((w) => `${w.max}/${w.windowMs / 1000}s (limit ${w.count})`).join(', ')}`);
       const real = physicalLimit(SERVER_WINDOWS, summary.elapsed_s * 1000);
-      out(`  the workspace's real quota allowed at most ${real} requests in ${summary.elapsed_s.toFixed(1)} s: the run used ${((summary.requests / real) * 100).toFixed(0)}% of it`);
+      // The run's own share is against what the runner was told (above); this one against the stricter real quota.
+      out(
+        `  the workspace's real quota (${SERVER_WINDOWS.map(formatWindow).join(', ')}, stricter than the runner was told) allowed at most ${real} requests in ${summary.elapsed_s.toFixed(1)} s: the run used ${((summary.requests / real) * 100).toFixed(0)}% of it`,
+      );
 
       const store = openStore(db, { mode: 'reader' });
       try {
