@@ -131,12 +131,12 @@ export class CheckpointStore {
             sends = CASE WHEN next_hash IS NULL THEN sends ELSE 0 END,
             attempts = CASE WHEN next_hash IS NULL THEN attempts ELSE 0 END,
             first_sent_at = CASE WHEN next_hash IS NULL THEN first_sent_at ELSE NULL END,
-            next_attempt_at = 0, target_id = ?1, done_at = ?2, updated_at = ?2,
+            next_attempt_at = 0, target_id = ?1, done_at = ?2, updated_at = ?2, done_hash = hash,
             err_status = NULL, err_code = NULL, err_message = NULL, err_body = NULL
           WHERE id = ?3 AND state = 'inflight' RETURNING state`),
         // The common done, by position: nothing was staged behind the sent body. Sets what `done` sets for such a
         // row; without its CASEs and RETURNING it costs half. Arguments: target_id, now, now, id.
-        doneSimple: db.prepare(`UPDATE items SET state = 'done', next_attempt_at = 0, target_id = ?, done_at = ?, updated_at = ?,
+        doneSimple: db.prepare(`UPDATE items SET state = 'done', next_attempt_at = 0, target_id = ?, done_at = ?, updated_at = ?, done_hash = hash,
             err_status = NULL, err_code = NULL, err_message = NULL, err_body = NULL
           WHERE id = ? AND state = 'inflight' AND next_hash IS NULL`),
         failed: p(`UPDATE items SET

@@ -67,6 +67,8 @@ export interface Store {
    *   whose outcome is unknown (`inflight`, a `pending` retry, `dead`) keeps
    *   that body and the change waits behind it, sent as an update once it is
    *   done (a different body under the same Idempotency-Key would be refused);
+   * - content back to what NexusCore holds (the body last sent and done) for
+   *   an item with a pending or refused change: `done` again, nothing to send;
    * - an invalid record whose id belongs to a `done` or sent item leaves that
    *   item alone and is kept under its line key (`!<file>:<line>`).
    * Writer only.

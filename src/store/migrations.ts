@@ -210,6 +210,14 @@ DROP TABLE id_map;
 CREATE VIEW id_map (job_id, source_id, target_id, mapped_at) AS
   SELECT job_id, source_id, target_id, coalesce(done_at, updated_at) FROM items WHERE target_id IS NOT NULL;
 `,
+  // 6: the hash of the body NexusCore holds (the last one sent and done). A change staged after done
+  // replaces items.hash; when the export goes back to what NexusCore holds (an update the API refused,
+  // then the edit reverted), staging returns the item to done instead of sending it again. Done items
+  // of older stores hold it in hash already; changes staged before this migration cannot be told apart.
+  `
+ALTER TABLE items ADD COLUMN done_hash TEXT;
+UPDATE items SET done_hash = hash WHERE state = 'done';
+`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -48,7 +48,11 @@ export class Stager {
       segmentInsert: db.prepare(`INSERT INTO segments (data) VALUES (?)`),
       segmentDelete: db.prepare(`DELETE FROM segments WHERE id = ?`),
       stageSlice: db.prepare(`SELECT seg_id, seg_off FROM items WHERE job_id = ? AND source_id = ?`),
-      stageExisting: db.prepare(`SELECT id, state, hash, next_hash, first_sent_at, target_id FROM items WHERE job_id = ? AND source_id = ?`),
+      stageExisting: db.prepare(`SELECT id, state, hash, next_hash, first_sent_at, target_id, done_hash FROM items WHERE job_id = ? AND source_id = ?`),
+      // The export is back to the body NexusCore holds: done again, nothing to send (migration 6).
+      stageRestore: db.prepare(`UPDATE items SET state = 'done', hash = done_hash, reason = NULL, file_id = ?, line = ?, elem = ?,
+          next_hash = NULL, sends = 0, attempts = 0, next_attempt_at = 0, first_sent_at = NULL, last_sent_at = NULL,
+          err_status = NULL, err_code = NULL, err_message = NULL, err_body = NULL, updated_at = ? WHERE id = ?`),
       // A changed record replaces a body nobody waits on. A failure whose response the server keeps for its key
       // turns the key over (generation + 1), so the new content is not answered with the old failure.
       stageReplace: db.prepare(`UPDATE items SET state = ?, mode = ?, hash = ?, reason = ?, file_id = ?, line = ?, elem = ?,
@@ -186,6 +190,13 @@ export class Stager {
       }
       if (ex.hash === r.hash && ex.state !== 'invalid') {
         counts.unchanged++;
+        break;
+      }
+      if (ex.state !== 'done' && ex.target_id !== null && ex.done_hash === r.hash) {
+        // A change (pending, or refused by the API) reverted in the export: NexusCore holds this body already.
+        s.stageRestore!.run(fileId, r.line, elem, now, ex.id);
+        s.bodySet!.run(ex.id, r.payload);
+        counts.changed++;
         break;
       }
       const mode = ex.target_id !== null ? 'update' : 'create';

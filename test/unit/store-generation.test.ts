@@ -120,6 +120,33 @@ describe('key generations', () => {
     s.stage('j', 'f', [rec(1, 2)]);
     expect(claimOne(s)).toMatchObject({ generation: 0, mode: 'update' });
   });
+
+  it('a change reverted in the export makes the item done again, whether the update was pending or refused', () => {
+    const s = open();
+    s.stage('j', 'f', [rec(1), rec(2)]);
+    s.recordOutcomes({ outcomes: s.claimDue('j', 2, 1000).map((it) => ({ id: it.id, kind: 'done' as const, targetId: `T${it.sourceId}` })) });
+    // 1: changed, then changed back before any run. 2: changed, the update refused, then changed back.
+    expect(s.stage('j', 'f', [rec(1, 2), rec(2, 2)])).toMatchObject({ changed: 2 });
+    const page = s.claimDue('j', 2, 2000);
+    const other = page.find((it) => it.sourceId === '1')!;
+    const update = page.find((it) => it.sourceId === '2');
+    expect(update).toMatchObject({ mode: 'update', targetId: 'T2' });
+    s.recordOutcomes({
+      outcomes: [
+        { id: other.id, kind: 'release' },
+        { id: update!.id, kind: 'failed', status: 422, code: 'validation_failed', message: 'refused', unsent: true },
+      ],
+    });
+    expect(s.counts(['j']).j).toMatchObject({ pending: 1, failed: 1, done: 0 });
+    expect(s.stage('j', 'f', [rec(1), rec(2)])).toMatchObject({ changed: 2, unchanged: 0 });
+    expect(s.counts(['j']).j).toMatchObject({ pending: 0, failed: 0, done: 2 });
+    expect(s.getItem('j', '2')).toMatchObject({ state: 'done', targetId: 'T2', error: null, payload: rec(2).payload });
+    expect(s.claimDue('j', 10, 3000)).toEqual([]);
+    // Staging the same again is unchanged; a new change is an update again.
+    expect(s.stage('j', 'f', [rec(1), rec(2)])).toMatchObject({ unchanged: 2 });
+    s.stage('j', 'f', [rec(1, 3)]);
+    expect(claimOne(s)).toMatchObject({ sourceId: '1', mode: 'update', targetId: 'T1' });
+  });
 });
 
 describe('send log', () => {
