@@ -57,7 +57,9 @@ export const demoCommand: CommandSpec = {
           'reason. Each demo starts from a clean store.',
       )
       .option('dir', { type: 'string', default: 'data/demo', describe: 'Where the demo store is written (replaced on each demo)' })
-      .option('token-ttl', { type: 'number', default: 4, describe: 'Simulator token lifetime in seconds (short, so refreshes happen)' }),
+      .option('token-ttl', { type: 'number', default: 4, describe: 'Simulator token lifetime in seconds (short, so refreshes happen)' })
+      .example('$0 demo', 'The whole migration in under a minute; ends with the commands to explore the store')
+      .example('$0 demo --json', 'The run summary and what the simulator saw, as one JSON document'),
   handler: async (args: DemoArgs) => {
     // Human text goes to stdout, unless --json claims it for the one JSON document.
     const out = (s = '') => (args.json ? process.stderr : process.stdout).write(`${s}\n`);

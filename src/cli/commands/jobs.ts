@@ -1,5 +1,6 @@
 /** `jobs`: the job definitions found (bundled and --jobs-dir), with scopes and dependencies. */
 import path from 'node:path';
+import type { Argv } from 'yargs';
 import type { CommandSpec } from './command.js';
 import type { GlobalArgs } from '../options.js';
 import { loadJobs } from '../../sources/job-loader.js';
@@ -7,6 +8,10 @@ import { loadJobs } from '../../sources/job-loader.js';
 export const jobsCommand: CommandSpec = {
   command: 'jobs',
   describe: 'List the job definitions found, with their scopes and dependencies',
+  builder: (y: Argv) =>
+    y
+      .example('$0 jobs', 'The bundled Zendesk jobs')
+      .example('$0 jobs --jobs-dir ./my-jobs', 'Yours too: a file that is not a valid job is named with what is wrong'),
   handler: async (args: GlobalArgs) => {
     const jobs = await loadJobs({ jobsDir: args['jobs-dir'] });
     const list = jobs.map(({ job, file, bundled }) => ({

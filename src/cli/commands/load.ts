@@ -72,7 +72,10 @@ export const loadCommand: CommandSpec = {
         type: 'number',
         describe: `Parser threads, a whole number from 1 to ${MAX_WORKERS}`,
         defaultDescription: `${defaultParserThreads()} here (one per core but one for the writer, at most ${MAX_WORKERS})`,
-      }),
+      })
+      .example('$0 load zendesk-organizations organizations.json', 'Stage an export; loading it again adds nothing')
+      .example('$0 load zendesk-tickets tickets-*.json.gz --json', 'Several files (gzip too), counts as JSON')
+      .example('$0 load zendesk-brands brands.json', 'Zendesk brands, for mapping tickets to NexusCore brands by subdomain'),
   handler: async (args: GlobalArgs & { job: string; files: string[]; workers?: number }) => {
     const workers = checkWorkers(args);
     const tty = process.stderr.isTTY && !args.json;

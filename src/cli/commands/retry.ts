@@ -15,7 +15,7 @@ export const retryCommand: CommandSpec = {
   builder: (y: Argv) =>
     y
       .positional('job', { type: 'string', demandOption: true, describe: 'The job whose items to retry' })
-      .option('only', { choices: ['failed', 'dead'] as const, describe: 'Only failed items (the API refused them) or only dead ones (retries ran out)' })
+      .option('only', { choices: ['failed', 'dead'] as const, defaultDescription: 'both', describe: 'Only failed items (the API refused them) or only dead ones (retries ran out)' })
       .example('$0 retry zendesk-tickets', 'After fixing the cause (see export-failed), queue them again')
       .example('$0 retry zendesk-users --only dead', 'Only the items whose retries ran out'),
   handler: async (args: RetryArgs) => {

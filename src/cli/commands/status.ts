@@ -63,7 +63,11 @@ function runState(r: RunInfo, writer: LockHolder | null, db: string): string {
 export const statusCommand: CommandSpec = {
   command: 'status [jobs..]',
   describe: 'Items per state per job, the ETA of what is pending at the configured limits, the current writer and the last runs',
-  builder: (y: Argv) => y.positional('jobs', { type: 'string', array: true, describe: 'Jobs to show (default: all with items)' }),
+  builder: (y: Argv) =>
+    y
+      .positional('jobs', { type: 'string', array: true, describe: 'Jobs to show (default: all with items)' })
+      .example('$0 status', 'Every job: items per state, the ETA of what is pending, the last runs')
+      .example('$0 status zendesk-tickets --json', 'One job, as JSON (also while a run is going)'),
   handler: async (args: GlobalArgs & { jobs?: string[] }) => {
     const s = await readStatus(args.db, args.jobs, args['jobs-dir']);
     if (args.json) {
