@@ -70,7 +70,8 @@ describe('cli guards', () => {
   it('export-failed --json is one JSON document; invalid lines are sent back to the export, not to retry', async () => {
     const db = path.join(tmp.dir, 'invalid.sqlite');
     // Tickets staged as users: every record is invalid.
-    const load = await runCli(['load', 'zendesk-users', SAMPLE_FILES['zendesk-tickets'], '--db', db]);
+    // Given relative to the working directory (the checkout), recorded absolute.
+    const load = await runCli(['load', 'zendesk-users', 'data/sample/tickets.ndjson', '--db', db], { cwd: ROOT });
     expect(load.code).toBe(0);
     expect(load.stderr).toMatch(/warning: every record of \S*tickets\.ndjson \(400\) is invalid for zendesk-users\. Is it the export of that job\?/);
     const r = await runCli(['export-failed', 'zendesk-users', '--db', db, '--json']);
@@ -78,7 +79,7 @@ describe('cli guards', () => {
     const doc = JSON.parse(r.stdout) as { job: string; items: { key: string; state: string; line: number }[] };
     expect(doc.job).toBe('zendesk-users');
     expect(doc.items).toHaveLength(400);
-    expect(doc.items[0]).toMatchObject({ key: 'zendesk-users:1001', state: 'invalid', line: 1 });
+    expect(doc.items[0]).toMatchObject({ key: 'zendesk-users:1001', state: 'invalid', line: 1, file: path.join(ROOT, 'data/sample/tickets.ndjson') });
     expect(r.stderr).toContain(`correct the 400 invalid line(s) in the export, then load it again: nexus-backfill load zendesk-users <file> --db ${db}`);
     expect(r.stderr).not.toContain('retry');
   });

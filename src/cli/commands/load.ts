@@ -15,6 +15,7 @@ import { findJob, loadJobs } from '../../sources/job-loader.js';
 import { defaultParserThreads, MAX_WORKERS, stageFiles, type StageReport } from '../../sources/stage.js';
 import { UsageError } from '../../errors.js';
 import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
 
 export interface LoadOptions {
   db: string;
@@ -42,7 +43,8 @@ export async function loadFiles(opts: LoadOptions): Promise<StageReport> {
     return await stageFiles({
       store,
       job,
-      files: opts.files,
+      // Recorded with each item (export-failed, status): absolute, so it names the file from any directory.
+      files: opts.files.map((f) => path.resolve(f)),
       ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
       ...(opts.progress ? { onProgress: opts.progress } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
