@@ -21,17 +21,26 @@
  *   set) soon after the last one means the measurement missed the binding
  *   window (a window we were not told): the cut is then multiplicative, 3%
  *   doubling with each repeat (at most halving), so it converges in a few.
+ * - One refusal lowers the rate to a quarter of what it was at most, its
+ *   refinement included: a burst refused within one second (a short window we
+ *   were not told reads as a small share of a long one) cannot cut deeper.
  * - Raising, additively: after a quiet period (no 429 for `quietMs`, default
- *   the longest window) during which the limiter was the bottleneck, the scale
- *   grows by a step that starts at one request of the smallest window and
- *   doubles with each probe that passes (a server that loosened is found in a
- *   few periods). A level just set by a 429 is trusted for two quiet periods
- *   before the first probe; a probe that fails where the last one failed
- *   costs a request or two and a pause, and doubles the quiet period before
- *   the next probe (up to 8x): a steady server is probed rarely. Never above the
+ *   the shortest window, the time the server takes to forget a burst) during
+ *   which the limiter was the bottleneck, the scale grows by a step that starts
+ *   at one request of the smallest window and doubles with each probe that
+ *   passes (a server that loosened is found in a few periods). A level just set
+ *   by a 429 is trusted for two quiet periods before the first probe; a probe
+ *   is known ground once it held for the longest window. A probe that fails
+ *   where the last one failed costs a request or two and a pause, and the level
+ *   counts as the server's: the next probe waits 4x, then 8x the longest
+ *   window: a steady server is probed rarely. Never above the
  *   configured windows, nor what a RateLimit-Policy announced.
- * - 429s of sends that started before the last reaction are echoes of the same
- *   overload: they may lengthen the pause but do not lower the rate again.
+ * - 429s of sends that set out before the last reaction (by the limiter's
+ *   sequence number: those admitted in the very millisecond of the reaction
+ *   included) are echoes of the same overload: they may lengthen the pause
+ *   but do not lower the rate again.
+ * - A restored state (an earlier run's) fades: each longest window since its
+ *   last 429 halves the distance of its rate to the configured one.
  *
  * Pure state machine: time from the injected clock, randomness injected.
  */
@@ -49,7 +58,11 @@ export interface AdaptiveOptions {
   backoff?: BackoffOptions;
   /** What Retry-After: 0 becomes; default 250 ms. */
   retryAfterFloorMs?: number;
-  /** Quiet time before each additive increase; default the longest window. */
+  /**
+   * Quiet time before each additive increase; default the shortest window. When given, it also
+   * replaces the longest window as the wait of a probe above a confirmed level and the time a
+   * probe must hold to be known ground.
+   */
   quietMs?: number;
   /**
    * The multiplicative cut when a 429 teaches nothing measurable; it doubles
@@ -126,7 +139,13 @@ export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
   const windows = limiter.windows;
   const longestMs = windows.reduce((m, w) => Math.max(m, w.windowMs), 0);
   const smallestCount = windows.reduce((m, w) => Math.min(m, w.count), Infinity);
-  const quietMs = opts.quietMs ?? Math.max(1000, longestMs);
+  const shortestMs = windows.reduce((m, w) => Math.min(m, w.windowMs), Infinity);
+  const quietMs = opts.quietMs ?? Math.max(1000, Number.isFinite(shortestMs) ? shortestMs : 0);
+  /**
+   * Default the longest window: how long a probe must hold to be known ground, the wait unit above a
+   * level the server confirmed (a probe failed where the last one did), and what "soon" means for repeats.
+   */
+  const settledMs = opts.quietMs ?? Math.max(1000, longestMs);
   const cut = opts.cut ?? 0.03;
   const baseStep = opts.increaseStep ?? (Number.isFinite(smallestCount) ? 1 / smallestCount : 0.05);
   const maxStep = Math.max(baseStep, opts.maxIncreaseStep ?? 0.25);
@@ -137,14 +156,21 @@ export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
   let pauseUntil = 0;
   let consecutive = 0;
   let lastEventAt = -Infinity;
+  /** The limiter's last sequence number when the last refusal was reacted to (0: none in this process). */
+  let eventSeq = 0;
   let lastIncreaseAt = clock.now();
   let limited = false;
   let ceiling = 1;
   let step = baseStep;
   let failedProbes = 0;
   let repeats = 0;
-  /** The refused send whose measurement is final once every earlier send is back. */
-  let pending: { seq: number; at: number } | undefined;
+  /** The probes since the last refusal, oldest first: each is known ground once it held for the longest window. */
+  let probes: { at: number; scale: number }[] = [];
+  /**
+   * The refused send whose measurement is final once every earlier send is back, and the lowest
+   * scale its refusal may set (a quarter of the scale before it, like the first reaction).
+   */
+  let pending: { seq: number; at: number; floor: number } | undefined;
   // Round trips (answer - start) of recent accepted sends; the smallest is the
   // server's own answer time, what a send's answer trails its arrival by.
   const trips = new Float64Array(64).fill(Number.POSITIVE_INFINITY);
@@ -182,11 +208,21 @@ export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
     return share > 0 ? share : undefined;
   }
 
+  /**
+   * The send set out before the last reaction to a refusal: its answer reports the same overload.
+   * By sequence number when there is one: sends admitted in the millisecond of the reaction, before
+   * the gate heard of the 429, started at the very time of the reaction and are echoes too (a pause
+   * follows every reaction, so nothing starts after it in that millisecond).
+   */
+  const setOutBefore = (r: ResponseSignal): boolean =>
+    r.seq !== undefined && r.seq > 0 && eventSeq > 0 ? r.seq <= eventSeq : r.startedAt < lastEventAt;
+
   function onEvent(r: ResponseSignal, now: number): void {
     stats.events++;
     consecutive++;
-    const soon = now - lastEventAt < quietMs;
+    const soon = now - lastEventAt < settledMs;
     lastEventAt = now;
+    eventSeq = limiter.lastSeq;
     const measured = flowingShare(r.seq, now);
     const probing = scale > ceiling + 1e-9;
     // A probe above the learned level failed where it failed before: probe more rarely.
@@ -203,14 +239,17 @@ export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
     // were not told). Cut multiplicatively, harder each time it repeats.
     repeats = soon && !probing && !learned ? repeats + 1 : 0;
     if (repeats > 0) next = Math.min(next, scale * Math.max(0.5, 1 - cut * 2 ** (repeats - 1)));
-    next = Math.max(next, scale * 0.25);
+    // One refusal (its echoes and its refinement included) cuts the rate to a quarter at most.
+    const floor = scale * 0.25;
+    next = Math.max(next, floor);
     if (next < scale) stats.decreases++;
     apply(next);
     ceiling = scale;
+    probes = [];
     step = baseStep;
     lastIncreaseAt = now;
     limited = false;
-    pending = r.seq !== undefined ? { seq: r.seq, at: now } : undefined;
+    pending = r.seq !== undefined ? { seq: r.seq, at: now, floor } : undefined;
     refine(); // final at once when nothing earlier is still out
   }
 
@@ -220,9 +259,10 @@ export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
     const oldest = limiter.oldestInFlight();
     if (oldest !== undefined && oldest < pending.seq) return;
     const measured = flowingShare(pending.seq, pending.at);
+    const { floor } = pending;
     pending = undefined;
     if (measured !== undefined && measured < scale) {
-      apply(Math.max(measured, minScale));
+      apply(Math.max(measured, floor));
       ceiling = Math.min(ceiling, scale);
     }
   }
@@ -247,14 +287,14 @@ export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
       }
       if (r.status !== 429) {
         if (r.status !== undefined && r.status < 500) {
-          if (r.startedAt >= lastEventAt) consecutive = 0;
+          if (!setOutBefore(r)) consecutive = 0;
           trips[tripNext] = Math.max(0, now - r.startedAt);
           tripNext = (tripNext + 1) % trips.length;
         }
         refine();
         return this.pauseRemaining();
       }
-      const echo = r.startedAt < lastEventAt;
+      const echo = setOutBefore(r);
       if (!echo) onEvent(r, now);
       else refine();
       if (r.retryAfterMs !== undefined) pauseFor(Math.max(floorMs, r.retryAfterMs), now);
@@ -270,21 +310,29 @@ export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
     tick() {
       const now = clock.now();
       const since = now - Math.max(lastEventAt, lastIncreaseAt);
-      // The server took a probe's rate for a whole quiet period: known ground now, and probing may go on apace.
-      if (scale > ceiling && since >= quietMs) {
+      // The server took a probe's rate for a whole longest window: known ground now, and probing may go on apace.
+      while (probes.length > 0 && now - probes[0]!.at >= settledMs) {
+        const p = probes.shift()!;
+        if (p.scale > ceiling) {
+          ceiling = p.scale;
+          failedProbes = 0;
+        }
+      }
+      if (scale > ceiling && since >= settledMs) {
         ceiling = scale;
         failedProbes = 0;
       }
       if (scale >= maxScale) return;
       // Below the learned ceiling, climb back every quiet period; above it, each failed probe doubles the wait.
       const above = scale + step > ceiling + 1e-9;
-      if (since < (above ? quietMs * 2 ** failedProbes : quietMs)) return;
+      if (since < (above ? (failedProbes > 1 ? settledMs : quietMs) * 2 ** failedProbes : quietMs)) return;
       lastIncreaseAt = now;
       if (!limited) return;
       limited = false;
       stats.increases++;
       pending = undefined; // a measurement older than a quiet period must not undo a probe
       apply(scale + step);
+      probes.push({ at: now, scale });
       step = Math.min(maxStep, step * 2);
     },
     state: () => ({
@@ -298,11 +346,18 @@ export function createAdaptiveRate(opts: AdaptiveOptions): AdaptiveRate {
     }),
     restore(s) {
       if (s.maxScale !== undefined && s.maxScale > 0) maxScale = Math.min(1, s.maxScale);
-      if (s.scale !== undefined && s.scale > 0) apply(s.scale);
+      // What an earlier run learned fades with the time since the server last said no: each longest
+      // window without a refusal halves the distance to the configured rate. A run resumed at once
+      // keeps it; a later run is not held far below the configured rate by an old refusal (if the
+      // server is still that strict, its next refusal measures the level again).
+      const age = s.lastEventAt ? Math.max(0, clock.now() - s.lastEventAt) : 0;
+      const kept = longestMs > 0 ? 2 ** (-age / longestMs) : 1;
+      const relax = (v: number, top: number) => v + (top - v) * (1 - kept);
+      if (s.scale !== undefined && s.scale > 0) apply(relax(Math.min(s.scale, maxScale), maxScale));
       if (s.pauseUntil !== undefined) pauseUntil = Math.max(pauseUntil, s.pauseUntil);
       if (s.consecutive !== undefined) consecutive = s.consecutive;
       if (s.lastEventAt) lastEventAt = s.lastEventAt;
-      if (s.ceiling !== undefined && s.ceiling > 0) ceiling = Math.min(1, s.ceiling);
+      if (s.ceiling !== undefined && s.ceiling > 0) ceiling = relax(Math.min(1, s.ceiling), 1);
       if (s.failedProbes !== undefined && s.failedProbes >= 0) failedProbes = Math.min(MAX_PROBE_BACKOFF_EXP, Math.floor(s.failedProbes));
     },
     stats: () => ({ ...stats }),

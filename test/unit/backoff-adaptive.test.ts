@@ -286,3 +286,128 @@ describe('adaptive rate (fake clock)', () => {
     expect(other.a.pauseRemaining()).toBe(5000);
   });
 });
+
+describe('adaptive rate at the documented windows (600/60s and 150/10s), fake clock', () => {
+  const windows = [
+    { count: 600, windowMs: 60_000 },
+    { count: 150, windowMs: 10_000 },
+  ];
+  function setup(c = clockAt(0)) {
+    const limiter = createWindowLimiter(windows, c, { safetyMarginMs: 0, pace: false });
+    const a = createAdaptiveRate({ limiter, clock: c, random: () => 0.5 });
+    const start = () => {
+      expect(limiter.reserve()).toBe(0);
+      return { seq: limiter.lastSeq, startedAt: c.now() };
+    };
+    const answer = (t: { seq: number; startedAt: number }, status: number) => {
+      if (status === 429) limiter.release(t.seq);
+      else limiter.settle(t.seq);
+      return a.onResponse({ ...t, status, ...(status === 429 ? { retryAfterMs: 1000 } : {}) });
+    };
+    /** Runs the paced flow for `ms`, in 1 s ticks in which the limiter holds sends back. */
+    const quiet = (ms: number) => {
+      for (let t = 0; t < ms; t += 1000) {
+        c.add(1000);
+        a.noteLimited();
+        a.tick();
+      }
+    };
+    return { c, limiter, a, start, answer, quiet };
+  }
+
+  /** The QA burst: concurrency 8, 20 accepted within 20 ms by a server allowing 20 per second, then 429s. */
+  function burstOf20(s: ReturnType<typeof setup>) {
+    const { c, start, answer } = s;
+    const sent = Array.from({ length: 20 }, () => {
+      const t = start();
+      c.add(1);
+      return t;
+    });
+    const over = Array.from({ length: 4 }, () => start());
+    c.add(5);
+    for (const t of sent.slice(0, 14)) answer(t, 201);
+    // Sends admitted in the millisecond of the reaction, before the gate heard of the 429.
+    const same = Array.from({ length: 4 }, () => start());
+    answer(over[0]!, 429); // 20 of 150 in the 10 s window: 0.133
+    for (const t of sent.slice(14)) answer(t, 201); // the refinement: all earlier ones are back
+    for (const t of [...over.slice(1), ...same]) answer(t, 429);
+  }
+
+  it('a burst refused within one second cuts the rate to a quarter at most, its refinement and same-millisecond echoes included', () => {
+    const s = setup();
+    burstOf20(s);
+    // Before: the refinement dropped to 20/150, and the echoes admitted in the reaction's millisecond cut again from there.
+    expect(s.a.scale).toBeCloseTo(0.25, 9);
+    expect(s.limiter.scale).toBe(s.a.scale);
+    expect(s.a.stats()).toMatchObject({ events: 1, decreases: 1 });
+  });
+
+  it('climbs back from a burst-learned level after quiet periods of the shortest window, not minutes later', () => {
+    const s = setup();
+    const sent = Array.from({ length: 51 }, () => s.start());
+    s.c.add(5);
+    for (const t of sent.slice(0, 50)) s.answer(t, 201);
+    s.answer(sent[50]!, 429); // 50 in a burst: a third of the 10 s window
+    expect(s.a.scale).toBeCloseTo(1 / 3, 9);
+    s.quiet(19_000);
+    expect(s.a.scale).toBeCloseTo(1 / 3, 9); // trusted for two quiet periods
+    s.quiet(1000);
+    expect(s.a.scale).toBeCloseTo(1 / 3 + 1 / 150, 9); // first probe at 20 s (was 120 s)
+    s.quiet(60_000);
+    // The first probe held a longest window: known ground, and the steps have doubled. Well on the way back.
+    expect(s.a.ceiling).toBeCloseTo(1 / 3 + 1 / 150, 9);
+    expect(s.a.scale).toBeCloseTo(1 / 3 + 15 / 150, 9);
+    s.quiet(30_000);
+    expect(s.a.scale).toBe(1); // under 2 minutes after the refusal (8 minutes before)
+  });
+
+  it('a level the server confirmed (a probe failed where the last one did) is probed from the longest window: few 429s at a stricter server', () => {
+    const s = setup();
+    /** The server takes 75 per 10 s (half), and no more: a refusal at 75 counted. */
+    const refuseAt75 = () => {
+      s.c.add(10_001); // the last burst left the 10 s window
+      const ts = Array.from({ length: 76 }, () => s.start());
+      for (const t of ts.slice(0, 75)) s.answer(t, 201);
+      s.answer(ts[75]!, 429);
+    };
+    const probeAfter = (): number => {
+      const from = s.c.now();
+      const was = s.a.scale;
+      while (s.a.scale === was) {
+        s.quiet(1000);
+        if (s.c.now() - from > 2_000_000) throw new Error('no probe');
+      }
+      return s.c.now() - from;
+    };
+    refuseAt75();
+    expect(s.a.scale).toBeCloseTo(0.5, 9);
+    const waits: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      waits.push(probeAfter());
+      refuseAt75();
+      expect(s.a.scale).toBeCloseTo(0.5, 9);
+    }
+    // First probe two short quiet periods after the refusal (20 s); once a probe failed there, 4x then 8x the longest window.
+    expect(waits).toEqual([20_000, 240_000, 480_000, 480_000]);
+  });
+
+  it('a restored state fades with the time since its last 429: resumed at once it holds, a later run is not pinned', () => {
+    const old = setup();
+    burstOf20(old);
+    const saved = JSON.parse(JSON.stringify(old.a.state()));
+    // Resumed right away: the learned level holds.
+    const now = setup(clockAt(old.c.now()));
+    now.a.restore(saved);
+    expect(now.a.scale).toBeCloseTo(old.a.scale, 9);
+    // The QA store: 0.1333 learned, a new run one longest window later starts half way back; two later, three quarters.
+    const qa = { scale: 0.1333, maxScale: 1, pauseUntil: 0, consecutive: 0, lastEventAt: 1_000_000, ceiling: 0.1333, failedProbes: 1 };
+    const later = setup(clockAt(1_060_000));
+    later.a.restore(qa);
+    expect(later.a.scale).toBeCloseTo(1 - 0.8667 / 2, 9);
+    expect(later.limiter.scale).toBe(later.a.scale);
+    const muchLater = setup(clockAt(1_120_000));
+    muchLater.a.restore(qa);
+    expect(muchLater.a.scale).toBeCloseTo(1 - 0.8667 / 4, 9);
+    expect(muchLater.a.ceiling).toBeCloseTo(1 - 0.8667 / 4, 9);
+  });
+});
