@@ -11,7 +11,7 @@ import type { Credentials } from '../auth/credentials.js';
 import { createHttpClient, parseBaseUrl } from '../http/client.js';
 import { createGate, type GateState } from '../limits/gate.js';
 import { openStore, type StateCounts, type Store } from '../store/index.js';
-import { loadJobs, type LoadedJob } from '../sources/job-loader.js';
+import { loadJobs, stageOnlyNames, type LoadedJob } from '../sources/job-loader.js';
 import type { BrandResolver, RateWindow, Scope } from '../types.js';
 import { brandMapBySubdomain, brandMapFromFile, createBrandResolver, type NexusBrand } from './brands.js';
 import { runEngine, type EngineEvent } from './run.js';
@@ -84,7 +84,7 @@ export function selectJobs(all: readonly LoadedJob[], named: readonly string[], 
   for (const n of named) {
     if (!byName.has(n)) throw new UsageError(`There is no job named ${n}. Known jobs: ${[...byName.keys()].join(', ')} (nexus-backfill jobs lists them; add your own with --jobs-dir).`);
   }
-  const stageOnly = new Set(all.filter((j) => j.job.stageOnly).map((j) => j.job.name));
+  const stageOnly = stageOnlyNames(all);
   const namedStageOnly = named.filter((n) => stageOnly.has(n));
   if (namedStageOnly.length) {
     throw new UsageError(
@@ -131,7 +131,7 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
     const selected = selectJobs(allJobs, opts.jobs, before);
     const names = selected.map((j) => j.job.name);
     // The summary (and the exit code) covers the named jobs, or every staged job when none is named, work left or not.
-    const stageOnly = new Set(allJobs.filter((j) => j.job.stageOnly).map((j) => j.job.name));
+    const stageOnly = stageOnlyNames(allJobs);
     const reported = [...new Set([...names, ...(opts.jobs.length ? opts.jobs : Object.keys(before).filter((n) => !stageOnly.has(n)))])];
     let tokenRefreshes = 0;
     const auth = createTokenProvider(opts.credentials, {

@@ -123,6 +123,11 @@ export async function loadJobs(opts: { jobsDir?: string | undefined } = {}): Pro
 }
 
 /** The job named `name`, or a UsageError listing the jobs there are. */
+/** Names of the jobs staged for lookup only and never sent (the Zendesk brands export). */
+export function stageOnlyNames(jobs: readonly LoadedJob[]): Set<string> {
+  return new Set(jobs.filter((j) => j.job.stageOnly).map((j) => j.job.name));
+}
+
 export function findJob(jobs: readonly LoadedJob[], name: string): LoadedJob {
   const hit = jobs.find((j) => j.job.name === name);
   if (!hit) {

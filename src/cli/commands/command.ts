@@ -13,8 +13,8 @@ export interface CommandSpec {
  * Refuses job names the store holds no items of (a typo would otherwise "succeed" at doing nothing),
  * naming the jobs it does hold.
  */
-export function requireStagedJobs(store: { counts(): Record<string, unknown> }, names: readonly string[]): void {
-  const staged = Object.keys(store.counts());
+export function requireStagedJobs(counts: Record<string, unknown>, names: readonly string[]): void {
+  const staged = Object.keys(counts);
   const unknown = names.filter((n) => !staged.includes(n));
   if (unknown.length === 0) return;
   throw new UsageError(

@@ -31,7 +31,7 @@ export const exportFailedCommand: CommandSpec = {
     const asDocument = args.json && !args.output;
     const n = { failed: 0, dead: 0, invalid: 0 };
     try {
-      requireStagedJobs(store, [args.job]);
+      requireStagedJobs(store.counts(), [args.job]);
       if (asDocument) await write(`{"job":${JSON.stringify(args.job)},"items":[`);
       let first = true;
       for (const item of store.iterateItems(args.job, ['failed', 'dead', 'invalid'])) {

@@ -21,9 +21,11 @@ export const retryCommand: CommandSpec = {
   handler: async (args: RetryArgs) => {
     const store = openStore(args.db, { mode: 'writer', command: 'retry', mustExist: true });
     try {
-      requireStagedJobs(store, [args.job]);
+      const counts = store.counts();
+      requireStagedJobs(counts, [args.job]);
       const moved = store.retry(args.job, args.only);
-      const invalid = store.counts([args.job])[args.job]?.invalid ?? 0;
+      // retry moves failed and dead items only: the invalid count is the same after it.
+      const invalid = counts[args.job]!.invalid;
       if (args.json) process.stdout.write(`${JSON.stringify({ job: args.job, moved })}\n`);
       else {
         process.stdout.write(

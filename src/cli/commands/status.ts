@@ -6,7 +6,7 @@ import { openStore, type StateCounts, type RunInfo, type LockHolder } from '../.
 import { DEFAULT_WINDOWS, ITEM_STATES } from '../../types.js';
 import { formatWindow } from '../../duration.js';
 import { estimateEta, formatEta, windowsOf, type Eta } from '../../report/throughput.js';
-import { loadJobs } from '../../sources/job-loader.js';
+import { loadJobs, stageOnlyNames } from '../../sources/job-loader.js';
 
 export interface StatusReport {
   jobs: Record<string, StateCounts>;
@@ -20,16 +20,16 @@ export interface StatusReport {
 
 /** Names of the stage-only jobs; the bundled ones when the user's job directory cannot be loaded (status still answers). */
 async function stageOnlyJobs(jobsDir: string | undefined): Promise<Set<string>> {
-  const loaded = await loadJobs({ jobsDir }).catch(() => loadJobs());
-  return new Set(loaded.filter((j) => j.job.stageOnly).map((j) => j.job.name));
+  return stageOnlyNames(await loadJobs({ jobsDir }).catch(() => loadJobs()));
 }
 
 export async function readStatus(db: string, jobs?: string[], jobsDir?: string): Promise<StatusReport> {
   const stageOnly = await stageOnlyJobs(jobsDir);
   const store = openStore(db, { mode: 'reader' });
   try {
-    if (jobs?.length) requireStagedJobs(store, jobs);
-    const counts = store.counts(jobs && jobs.length ? jobs : undefined);
+    const all = store.counts();
+    if (jobs?.length) requireStagedJobs(all, jobs);
+    const counts = jobs?.length ? Object.fromEntries(jobs.map((n) => [n, all[n]!])) : all;
     const runs = store.listRuns(5);
     const last = runs.find((r) => r.summary);
     const windows = (last && windowsOf(last.options)) ?? [...DEFAULT_WINDOWS];
