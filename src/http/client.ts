@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
-import { Pool } from 'undici';
+import { Pool, util } from 'undici';
 import { UsageError } from '../errors.js';
 import { LiteSignal } from '../lite-signal.js';
 
@@ -204,7 +204,6 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
     // than AbortSignal.timeout + AbortSignal.any per request (a timer, an EventTarget, weak references).
     const deadline = deadlines.start();
     const unlink = req.signal ? link(req.signal, deadline) : undefined;
-    const signal = deadline;
     const started = performance.now();
     const fail = (err: unknown): never => {
       if (req.signal?.aborted) throw req.signal.reason;
@@ -216,31 +215,22 @@ export function createHttpClient(opts: HttpClientOptions): HttpClient {
       const what = kind === 'tls' ? ` TLS verification failed (${code}); if the server uses a private CA, pass its PEM with --ca-file.` : '';
       throw new NetworkError(kind, `${req.method} ${req.path} failed: ${kind}${code ? ` (${code})` : ''}.${what}`, req.method, req.path, code, { cause: err });
     };
-    let res: Awaited<ReturnType<Pool['request']>>;
     try {
-      res = await pool.request({ method: req.method, path, headers, body, signal });
-    } catch (err) {
+      const res = await exchange(pool, { method: req.method, path, headers, body }, deadline, maxBody);
       deadlines.finish(deadline);
       unlink?.();
-      return fail(err);
-    }
-    try {
-      const declared = Number(res.headers['content-length']);
-      if (Number.isFinite(declared) && declared > maxBody) {
-        throw new NetworkError('body_too_large', `${req.method} ${req.path} answered ${res.statusCode} with a ${declared}-byte body, over the ${maxBody}-byte cap.`, req.method, req.path);
+      if (res.tooLarge) {
+        const declared = res.tooLarge === 'declared' ? `a ${res.headers['content-length']}-byte body,` : 'a body';
+        throw new NetworkError('body_too_large', `${req.method} ${req.path} answered ${res.status} with ${declared} over the ${maxBody}-byte cap.`, req.method, req.path);
       }
-      const text = await readText(res.body, maxBody, () => new NetworkError('body_too_large', `${req.method} ${req.path} answered ${res.statusCode} with a body over the ${maxBody}-byte cap.`, req.method, req.path));
-      deadlines.finish(deadline);
-      unlink?.();
       const ct = res.headers['content-type'];
       return {
-        status: res.statusCode,
+        status: res.status,
         headers: res.headers,
-        body: parseBody(text, Array.isArray(ct) ? ct[0] : ct),
+        body: parseBody(res.text, Array.isArray(ct) ? ct[0] : ct),
         latencyMs: performance.now() - started,
       };
     } catch (err) {
-      res.body.destroy();
       deadlines.finish(deadline);
       unlink?.();
       return fail(err);
@@ -346,44 +336,74 @@ function link(signal: AbortSignal, d: Deadline): () => void {
   return () => signal.removeEventListener('abort', onAbort);
 }
 
-/** Reads a response body as UTF-8 text, failing with `tooLarge()` past `max` bytes. */
-function readText(body: NodeJS.ReadableStream & { destroy(err?: Error): void }, max: number, tooLarge: () => Error): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
+interface Exchanged {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  /** Set when the body went over the cap: the request was aborted there. */
+  tooLarge?: 'declared' | 'read';
+}
+
+/**
+ * One request on undici's dispatch API, the body collected as it arrives.
+ * `pool.request()` wraps each response in an AsyncResource and a Readable
+ * stream that we would only drain into a string; on the send path (every
+ * item of a run) that machinery cost more than the rest of this client.
+ * The deadline aborts the request wherever it is: queued, on the wire or
+ * mid-body.
+ */
+function exchange(pool: Pool, opts: { method: string; path: string; headers: Record<string, string>; body: string | undefined }, deadline: Deadline, max: number): Promise<Exchanged> {
+  return new Promise<Exchanged>((resolve, reject) => {
+    let status = 0;
+    let headers: Record<string, string | string[] | undefined> = {};
     let first: Buffer | undefined;
     let chunks: Buffer[] | undefined;
     let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        cleanup();
-        reject(tooLarge());
-        return;
-      }
-      if (first === undefined) first = chunk;
-      else (chunks ??= [first]).push(chunk);
+    let abort: ((err: Error) => void) | undefined;
+    let settled = false;
+    const onDeadline = () => abort?.(deadline.reason as Error);
+    deadline.addEventListener('abort', onDeadline);
+    const finish = (value: Exchanged | undefined, err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      deadline.removeEventListener('abort', onDeadline);
+      if (value) resolve(value);
+      else reject(err);
     };
-    const onEnd = () => {
-      cleanup();
-      resolve(chunks ? Buffer.concat(chunks).toString('utf8') : first ? first.toString('utf8') : '');
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const onClose = () => {
-      // Closed without 'end' (destroyed): an error event normally came first.
-      cleanup();
-      reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
-    };
-    const cleanup = () => {
-      body.removeListener('data', onData);
-      body.removeListener('end', onEnd);
-      body.removeListener('error', onError);
-      body.removeListener('close', onClose);
-    };
-    body.on('data', onData);
-    body.on('end', onEnd);
-    body.on('error', onError);
-    body.on('close', onClose);
+    pool.dispatch(opts as Parameters<Pool['dispatch']>[0], {
+      onConnect(abortRequest: (err: Error) => void) {
+        if (deadline.aborted) abortRequest(deadline.reason as Error);
+        else abort = abortRequest;
+      },
+      onHeaders(statusCode: number, raw: Buffer[]) {
+        if (statusCode < 200) return true; // 1xx: the real status follows
+        status = statusCode;
+        headers = util.parseHeaders(raw) as Record<string, string | string[] | undefined>;
+        const declared = Number(headers['content-length']);
+        if (Number.isFinite(declared) && declared > max) {
+          finish({ status, headers, text: '', tooLarge: 'declared' });
+          abort?.(new Error('body over the cap'));
+          return false;
+        }
+        return true;
+      },
+      onData(chunk: Buffer) {
+        size += chunk.length;
+        if (size > max) {
+          finish({ status, headers, text: '', tooLarge: 'read' });
+          abort?.(new Error('body over the cap'));
+          return false;
+        }
+        if (first === undefined) first = chunk;
+        else (chunks ??= [first]).push(chunk);
+        return true;
+      },
+      onComplete() {
+        finish({ status, headers, text: chunks ? Buffer.concat(chunks).toString('utf8') : first ? first.toString('utf8') : '' });
+      },
+      onError(err: Error) {
+        finish(undefined, err);
+      },
+    } as unknown as Parameters<Pool['dispatch']>[1]);
   });
 }
