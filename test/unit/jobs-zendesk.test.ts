@@ -165,6 +165,25 @@ describe('zendesk-tickets', () => {
     expect(r.ok).toBe(false);
     expect(!r.ok && r.reason).toMatch(reason);
   });
+
+  // Zendesk's form is checked by a pattern before Date.parse: the two must agree on what is a timestamp.
+  it.each([
+    ['2023-01-01T00:30:00Z', true],
+    ['2023-01-01T00:30:00.123456Z', true],
+    ['2023-01-01T00:30:00+02:00', true],
+    ['2023-02-31T00:00:00Z', true], // Date.parse rolls it over to March 3, as it always did here
+    ['2023-01-01 00:30', true], // not Zendesk's form, but a date Date.parse reads
+    ['Sun, 01 Jan 2023 00:30:00 GMT', true],
+    ['2023-13-01T00:00:00Z', false],
+    ['2023-01-01T25:00:00Z', false],
+    ['2023-01-01T00:30:00Zjunk', false],
+    ['', false],
+  ])('created_at %j is a timestamp: %s', (created_at, ok) => {
+    expect(Number.isNaN(Date.parse(created_at))).toBe(!ok);
+    const r = tickets.parse({ id: 1, status: 'open', created_at, comments: [{ author_id: 2, body: 'x', created_at }] });
+    expect(r.ok).toBe(ok);
+    if (!r.ok) expect(r.reason).toMatch(/created_at must be an ISO 8601 timestamp/);
+  });
 });
 
 describe('zendesk-users', () => {
