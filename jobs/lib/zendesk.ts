@@ -37,7 +37,7 @@ export function stringArrayProblem(v: unknown, field: string): string | undefine
 /**
  * Zendesk's own timestamp form (`2023-01-01T00:30:00Z`, with an offset or a fraction of a second): every
  * string it matches is one Date.parse accepts, and it is checked first because it is ~10x cheaper. A ticket
- * carries 3 to 5 timestamps, and Date.parse was a twentieth of a parser thread's time staging tickets.
+ * carries 3 to 5 timestamps, and Date.parse took ~6% of a parser thread's time staging tickets.
  */
 const ZENDESK_TIME = /^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
 

@@ -220,7 +220,7 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
   // constant whatever the file size (~8 MB of batches per parser), and deep enough that a parser keeps
   // working through a commit. 3 per parser left it idle a quarter of the time (measured per thread).
   const maxQueued = Math.max(2, nWorkers * 32);
-  // When this many batches wait for the parser threads (~35 ms of parsing each), this thread parses the next
+  // When this many batches wait for each parser thread (16 are ~35 ms of parsing), this thread parses the next
   // one itself instead of waiting, so a parser that falls behind does not hold up the load. Not sooner: this
   // thread learns that a parser finished a batch only when it next yields to the event loop, so a lower mark
   // (8 of 16) had it parsing while the parser sat idle (profiled on 2 cores: parser idle 15 %, this thread
