@@ -23,7 +23,13 @@ export type Outcome =
   | { kind: 'dead'; reason: string }
   | { kind: 'auth'; action: 'refresh_and_replay' | 'stop'; reason: string }
   /** 403 insufficient_scope: stop the run (exit 3). */
-  | { kind: 'stop_scope'; reason: string };
+  | { kind: 'stop_scope'; reason: string }
+  /**
+   * 422 idempotency_key_reused: the key was sent within the server's 24 hours with another body, by another
+   * store or an earlier migration of the same export with other options (or, for a body that changed between
+   * this item's own tries, a bug). The engine settles it: a create looks its record up by external_id.
+   */
+  | { kind: 'key_reused'; reason: string };
 
 export interface ClassifyInput {
   /** HTTP status; absent when the send ended in a network error. */
@@ -47,7 +53,7 @@ export interface ClassifyInput {
   backoff?: BackoffOptions;
 }
 
-type Action = 'done' | 'adopt' | 'retry' | 'retry_later' | 'rate_limited' | 'fail' | 'fail_body' | 'fail_bug' | 'auth' | 'stop_scope';
+type Action = 'done' | 'adopt' | 'retry' | 'retry_later' | 'rate_limited' | 'fail' | 'fail_body' | 'key_reused' | 'auth' | 'stop_scope';
 
 interface Rule {
   /** Statuses matched: a list or an inclusive range. Absent for network errors. */
@@ -66,7 +72,7 @@ export const OUTCOME_TABLE: readonly Rule[] = [
   { status: [403], code: 'brand_forbidden', action: 'fail' },
   { status: [409], code: 'duplicate_external_id', action: 'adopt' },
   { status: [409], code: 'idempotency_key_in_use', action: 'retry_later' },
-  { status: [422], code: 'idempotency_key_reused', action: 'fail_bug' },
+  { status: [422], code: 'idempotency_key_reused', action: 'key_reused' },
   { status: [429], action: 'rate_limited' },
   { status: [408, 425, 500, 502, 503, 504], action: 'retry' },
   { status: [400, 404, 413, 422], action: 'fail_body' },
@@ -118,12 +124,8 @@ export function classify(input: ClassifyInput): Outcome {
       return { kind: 'rate_limited', delayMs: delay(), reason };
     case 'fail_body':
       return { kind: 'failed', reason, saveBody: true };
-    case 'fail_bug':
-      return {
-        kind: 'failed',
-        reason: `${reason}: the same Idempotency-Key was sent with a different body, which signals a bug in nexus-backfill (an item's key and body must not change between tries). Report it with this item's key.`,
-        saveBody: true,
-      };
+    case 'key_reused':
+      return { kind: 'key_reused', reason: `${reason}: this Idempotency-Key was sent within the last 24 hours with another body` };
     case 'auth':
       return input.authReplayed
         ? { kind: 'auth', action: 'stop', reason: `${reason} (again, after a fresh token)` }

@@ -13,7 +13,10 @@
  *    existing record;
  * 3. a send whose outcome is unknown and whose key may have expired (first
  *    sent longer ago than the key lifetime less a margin) is settled with
- *    `GET /v1/<resource>?external_id=<key>` before any new send.
+ *    `GET /v1/<resource>?external_id=<key>` before any new send; so is a
+ *    create whose key another store sent with another body (422
+ *    idempotency_key_reused), which goes under a new key only if the lookup
+ *    finds no record.
  */
 import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock.js';
@@ -26,7 +29,7 @@ import type { ClaimedItem, Outcome as StoreOutcome, Store } from '../store/index
 import type { LoadedJob } from '../sources/job-loader.js';
 import { type BrandResolver, ItemRejectedError, type JobDefinition, MissingReferenceError, type RateWindow, type RequestSpec } from '../types.js';
 import { createRunMetrics, type RunMetrics } from './metrics.js';
-import { classify, classifyResponse } from './outcome.js';
+import { classify, classifyResponse, errorBodyFields } from './outcome.js';
 import { createRefs } from './refs.js';
 import type { Sender, SenderEvent, SendResult, SendSpec } from './sender.js';
 import { createSendLedger } from './send-ledger.js';
@@ -159,6 +162,7 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
       const send: SendSpec = { method: spec.method, path: spec.path, idempotencyKey: idempotencyKey(item) };
       if (spec.body !== undefined) send.body = spec.body;
       const result = await sender.send(send, undefined, sendOptions);
+      if (result.response?.status === 422 && errorBodyFields(result.response.body).errorCode === 'idempotency_key_reused') return await settleReusedKey(job, item, send.idempotencyKey!);
       applyResult(job, item, result);
     } catch (err) {
       if (err instanceof AuthError) {
@@ -184,15 +188,43 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
     return typeof hit?.id === 'string' ? { found: hit.id } : {};
   }
 
-  /** `lookup` names a settling lookup whose answer this is: it never completes the item by itself. */
-  function applyResult(job: JobDefinition, item: ClaimedItem, result: SendResult, lookup?: string): void {
+  /**
+   * 422 idempotency_key_reused: the key went out within the server's 24 hours with another body. Another
+   * store (or an earlier migration of the same export with other options: a brand map, a job edited) sent
+   * this record, and may have created it. An update is sent again under a new key (applying it twice changes
+   * nothing); a create is looked up by external_id and adopted if it exists, sent under a new key if not.
+   */
+  async function settleReusedKey(job: JobDefinition, item: ClaimedItem, key: string): Promise<void> {
+    const code = 'idempotency_key_reused';
+    const what = `422 ${code}: the Idempotency-Key ${key} was sent within the last 24 hours with another body (by another store, or an earlier migration of this export with other options)`;
+    const again = (message: string) => record(job, item, { id: item.id, kind: 'retry', nextAttemptAt: clock.now(), countsAsAttempt: true, newKey: true, status: 422, code, message }, message);
+    if (item.mode === 'update') return again(`${what}; the update is sent again under a new key`);
+    const settled = await settleByLookup(job, item);
+    if (settled.found) return record(job, item, { id: item.id, kind: 'done', targetId: settled.found });
+    if (settled.failed) {
+      return applyResult(job, item, settled.failed, `${what}; looking it up (GET /v1/${job.resource}?external_id=) failed`, 'That send may have created the record, so sending it under a new key could create a duplicate.');
+    }
+    return again(`${what}; NexusCore holds no record with external_id ${item.key}, so it is sent again under a new key`);
+  }
+
+  /**
+   * `lookup` names a settling lookup whose answer this is: it never completes the item by itself. `why` says
+   * why sending again is not safe without it.
+   */
+  function applyResult(
+    job: JobDefinition,
+    item: ClaimedItem,
+    result: SendResult,
+    lookup?: string,
+    why = 'Its first send is older than the server keeps idempotency keys, so sending again could create a duplicate.',
+  ): void {
     const now = clock.now();
     if (result.error) return applyNetworkError(job, item, result.error);
     const res = result.response!;
     const { verdict, errorCode } = classifyResponse(res, now, { attempt: item.attempts + 1, maxAttempts: opts.maxAttempts, random: random(), authReplayed: result.authReplayed });
     if (lookup && (verdict.kind === 'done' || verdict.kind === 'adopt' || verdict.kind === 'failed' || verdict.kind === 'stop_scope')) {
       // Sending now could duplicate a record the lost first send created: a person decides.
-      const message = `${lookup}: ${res.status}${errorCode ? ` ${errorCode}` : ''}. Its first send is older than the server keeps idempotency keys, so sending again could create a duplicate. Check NexusCore for external_id ${item.key} (the lookup needs the ${job.resource.replace(/s$/, '')} read scope), then run nexus-backfill retry ${job.name}.`;
+      const message = `${lookup}: ${res.status}${errorCode ? ` ${errorCode}` : ''}. ${why} Check NexusCore for external_id ${item.key} (the lookup needs the ${job.resource.replace(/s$/, '')} read scope), then run nexus-backfill retry ${job.name}.`;
       return record(job, item, { id: item.id, kind: 'failed', status: res.status, ...(errorCode ? { code: errorCode } : {}), message }, message);
     }
     // The failure fields, built only on the paths that store them.
@@ -216,6 +248,9 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
         return record(job, item, { id: item.id, kind: 'failed', ...err(), message: verdict.reason, ...(verdict.saveBody ? { body: bodyText(res.body) } : {}) }, verdict.reason);
       case 'dead':
         return record(job, item, { id: item.id, kind: 'dead', ...err(), message: verdict.reason }, verdict.reason);
+      case 'key_reused':
+        // Settled by settleReusedKey() after a send; reaching here (an answer to a lookup) leaves it to a person.
+        return record(job, item, { id: item.id, kind: 'failed', ...err(), message: verdict.reason, body: bodyText(res.body) }, verdict.reason);
       case 'auth':
       case 'stop_scope': {
         // The sender replays a 401 once itself; reaching here means a person must act.

@@ -150,6 +150,10 @@ export class CheckpointStore {
           WHERE id = ?6 AND state = 'inflight' RETURNING state`),
         retryLater: p(`UPDATE items SET state = 'pending', next_attempt_at = ?1, attempts = attempts + ?2,
             err_status = ?3, err_code = ?4, err_message = ?5, err_body = ?6, updated_at = ?7 WHERE id = ?8 AND state = 'inflight'`),
+        // Same, under the next key generation: its first send is a first send (sends and first_sent_at start over).
+        retryNewKey: p(`UPDATE items SET state = 'pending', next_attempt_at = ?1, attempts = attempts + ?2, generation = generation + 1,
+            sends = 0, first_sent_at = NULL,
+            err_status = ?3, err_code = ?4, err_message = ?5, err_body = ?6, updated_at = ?7 WHERE id = ?8 AND state = 'inflight'`),
         dead: p(`UPDATE items SET state = 'dead', attempts = attempts + 1,
             err_status = ?1, err_code = ?2, err_message = ?3, err_body = ?4, updated_at = ?5 WHERE id = ?6 AND state = 'inflight'`),
         wait: p(`UPDATE items SET state = 'pending', next_attempt_at = ?1, err_status = NULL, err_code = 'waiting', err_message = ?2, err_body = NULL,
@@ -317,7 +321,7 @@ export class CheckpointStore {
               break;
             }
             case 'retry':
-              s.retryLater!.run(P(o.nextAttemptAt, o.countsAsAttempt ? 1 : 0, o.status ?? null, o.code ?? null, o.message ?? null, o.body ?? null, now, o.id));
+              (o.newKey ? s.retryNewKey! : s.retryLater!).run(P(o.nextAttemptAt, o.countsAsAttempt ? 1 : 0, o.status ?? null, o.code ?? null, o.message ?? null, o.body ?? null, now, o.id));
               break;
             case 'dead':
               s.dead!.run(P(o.status ?? null, o.code ?? null, o.message ?? null, o.body ?? null, now, o.id));

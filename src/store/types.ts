@@ -109,8 +109,12 @@ export type Outcome =
   | { id: number; kind: 'done'; targetId: string }
   /** The API refused the record (4xx): never retried by itself. `unsent` when nothing was sent (map rejected it). */
   | ({ id: number; kind: 'failed'; unsent?: boolean } & ItemError)
-  /** Retry later. `countsAsAttempt` false for a 429 (a send, not a failed try). */
-  | ({ id: number; kind: 'retry'; nextAttemptAt: number; countsAsAttempt: boolean } & ItemError)
+  /**
+   * Retry later. `countsAsAttempt` false for a 429 (a send, not a failed try). `newKey`: the next send goes
+   * under a new key generation, as a fresh first send; only when no send of the old key can have created the
+   * record (422 idempotency_key_reused, and a lookup found none) or for an update, which may land twice.
+   */
+  | ({ id: number; kind: 'retry'; nextAttemptAt: number; countsAsAttempt: boolean; newKey?: boolean } & ItemError)
   /** Retryable errors outlasted --max-attempts. */
   | ({ id: number; kind: 'dead' } & ItemError)
   /** Not sent: a parent is still pending. Back to pending without an attempt (and without the send the claim counted). */

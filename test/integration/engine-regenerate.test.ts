@@ -89,3 +89,49 @@ describe('a new key for an item sent again after a 4xx', () => {
     expect(ticket?.brand_id).toBe('brd_globex');
   });
 });
+
+/**
+ * The same export migrated from two stores (a second machine, or a store started over) within the server's
+ * 24 hours, with bodies that differ (other options, an edited job): the second store's create meets its key
+ * sent with another body (422 idempotency_key_reused). On a workspace that stores duplicate external_ids,
+ * sending it under a new key blindly would create the record twice.
+ */
+describe('a key another store sent with another body', () => {
+  let sim: Simulator;
+  beforeAll(async () => {
+    sim = await startSimulator({ limits: [], uniqueExternalId: false });
+  });
+  afterAll(async () => sim?.close());
+
+  const migrate = async (name: string, rows: unknown[]) => {
+    const db = path.join(tmp.dir, `${name}.sqlite`);
+    const file = writeNdjson(path.join(tmp.dir, `${name}.ndjson`), rows);
+    expect((await runCli(['load', 'legacy-notes', file, '--db', db, '--jobs-dir', jobsDir])).code).toBe(0);
+    return { db, run: await runAgainst(sim, db, [...FAST, '--jobs-dir', jobsDir]) };
+  };
+  const named = (key: string) => sim.records('organizations').filter((o: any) => o.external_id === key);
+
+  it('adopts the record the other store created, instead of creating it again', async () => {
+    const a = await migrate('store-a', [{ id: 31, title: 'Initech', domains: ['initech.example'] }]);
+    expect(a.run.code, a.run.stderr).toBe(0);
+    const created = item(a.db, 'legacy-notes', '31')!.targetId;
+    expect(created).toEqual(expect.any(String));
+
+    const b = await migrate('store-b', [{ id: 31, title: 'Initech Corp.', domains: ['initech.example'] }]);
+    expect(b.run.code, b.run.stderr).toBe(0);
+    expect(parseSummary(b.run).jobs['legacy-notes']).toMatchObject({ done: 1, failed: 0 });
+    expect(item(b.db, 'legacy-notes', '31')).toMatchObject({ state: 'done', targetId: created, generation: 0 });
+    expect(named('legacy-notes:31').map((o: any) => o.name)).toEqual(['Initech']);
+  });
+
+  it('sends it under a new key when the other store created nothing (its send was refused)', async () => {
+    const c = await migrate('store-c', [{ id: 32, title: 'Broken', domains: 'not-a-list.example' }]);
+    expect(c.run.code).toBe(2);
+    expect(item(c.db, 'legacy-notes', '32')).toMatchObject({ state: 'failed', error: { status: 422, code: 'validation_failed' } });
+
+    const d = await migrate('store-d', [{ id: 32, title: 'Fixed', domains: ['fixed.example'] }]);
+    expect(d.run.code, d.run.stderr).toBe(0);
+    expect(item(d.db, 'legacy-notes', '32')).toMatchObject({ state: 'done', generation: 1, error: null });
+    expect(named('legacy-notes:32').map((o: any) => o.name)).toEqual(['Fixed']);
+  });
+});

@@ -53,10 +53,9 @@ describe('outcome table', () => {
     });
   });
 
-  it('422 idempotency_key_reused fails with a message that it signals a bug in the runner', () => {
+  it('422 idempotency_key_reused is left to the engine to settle (lookup, adopt or a new key), never retried as is', () => {
     const o = c({ status: 422, errorCode: 'idempotency_key_reused' });
-    expect(o.kind).toBe('failed');
-    expect(o.kind === 'failed' && o.reason).toMatch(/signals a bug in nexus-backfill/);
+    expect(o).toEqual({ kind: 'key_reused', reason: '422 idempotency_key_reused: this Idempotency-Key was sent within the last 24 hours with another body' });
   });
 
   it('other 3xx and 4xx fail; a redirect says it was not followed', () => {
