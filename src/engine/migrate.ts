@@ -284,6 +284,16 @@ async function readBrands(sender: Sender, opts: MigrateOptions, notice: (m: stri
     const answer = res.response ? `answered ${res.response.status}` : `failed (${res.error?.kind ?? 'network'})`;
     const retry = { attempt, maxAttempts: opts.maxAttempts, random: Math.random() };
     const verdict = res.response ? classifyResponse(res.response, opts.clock.now(), retry).verdict : classify({ networkError: res.error?.kind ?? 'other', ...retry });
+    // A credential that may not read brands (an API key's scopes cannot be checked beforehand) is a person's to
+    // fix, like any scope an item's send lacks: the run ends auth_failed (exit 3), not as if NexusCore were down.
+    if (verdict.kind === 'stop_scope' || verdict.kind === 'auth') {
+      throw new AuthError(
+        redact(
+          `GET /v1/brands: ${verdict.reason}. Tickets are given their brands from NexusCore's list (a staged zendesk-brands export or --brand-map), which needs the brands:read scope: ask a workspace admin to grant it to this credential, or run without a brand mapping. Nothing was sent.`,
+        ),
+        verdict.kind === 'stop_scope' ? 'insufficient_scope' : 'token_rejected',
+      );
+    }
     if (verdict.kind !== 'retry') {
       throw new UsageError(
         redact(

@@ -96,6 +96,26 @@ describe('items that fail', () => {
     expect(r.stdout + r.stderr).not.toContain(apiKey);
   });
 
+  it('an API key that may not read brands ends the run auth_failed (exit 3) naming brands:read, before sending', async () => {
+    const db = path.join(tmp.dir, 'brands-scope.sqlite');
+    const apiKey = sim.createApiKey({ scopes: ['tickets:read', 'tickets:write', 'users:read', 'users:write'] });
+    const dir = path.join(tmp.dir, 'brand-scope-export');
+    mkdirSync(dir);
+    const tickets = writeNdjson(path.join(dir, 'tickets.ndjson'), [{ id: 9201, subject: 'S', requester_id: null, status: 'open', brand_id: 1, comments: [] }]);
+    const brandMap = path.join(dir, 'brands.json');
+    writeFileSync(brandMap, JSON.stringify({ 1: 'acme' }));
+    expect((await runCli(['load', 'zendesk-tickets', tickets, '--db', db])).code).toBe(0);
+    const env = { ...simEnv(sim), NEXUSCORE_CLIENT_ID: '', NEXUSCORE_CLIENT_SECRET: '', NEXUSCORE_API_KEY: apiKey };
+    const r = await runCli(['run', '--db', db, '--json', ...FAST, '--brand-map', brandMap], { env });
+    expect(r.code, r.stderr).toBe(3);
+    const s = parseSummary(r);
+    expect(s.outcome).toBe('auth_failed');
+    expect(s.jobs['zendesk-tickets']).toMatchObject({ pending: 1, done: 0 });
+    expect(r.stdout + r.stderr).toMatch(/403 insufficient_scope.*brands:read/);
+    expect(sim.records('tickets').some((t: any) => t.external_id === 'zendesk-tickets:9201')).toBe(false);
+    expect(r.stdout + r.stderr).not.toContain(apiKey);
+  });
+
   it('reading the brands is retried through 5xx; when it keeps failing the run stops before sending, and says so', async () => {
     const db = path.join(tmp.dir, 'brands-5xx.sqlite');
     const dir = path.join(tmp.dir, 'brands-5xx');
