@@ -20,7 +20,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock.js';
-import { AuthError } from '../errors.js';
+import { AuthError, UsageError } from '../errors.js';
 import type { NetworkError } from '../http/client.js';
 import type { TokenProvider } from '../auth/provider.js';
 import { redact } from '../auth/redact.js';
@@ -151,6 +151,7 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
     }
     if (waitCtl.signal.aborted) return record(job, item, { id: item.id, kind: 'release' });
 
+    let released = false;
     try {
       // (3) above: the first send may have landed and its key may be gone by now.
       if (item.mode === 'create' && item.sends > 1 && clock.now() - item.firstSentAt > keyLifetime - KEY_LIFETIME_MARGIN_MS) {
@@ -163,6 +164,15 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
       if (spec.body !== undefined) send.body = spec.body;
       const result = await sender.send(send, undefined, sendOptions);
       if (result.response?.status === 422 && errorBodyFields(result.response.body).errorCode === 'idempotency_key_reused') return await settleReusedKey(job, item, send.idempotencyKey!);
+      if (result.response?.status === 404 && send.method === 'POST' && send.path === `/v1/${job.resource}`) {
+        // The collection itself is missing: every create would fail the same way, so the run stops instead of
+        // failing each item (a wrong --base-url failed a whole migration, item by item). A 404 created nothing.
+        record(job, item, { id: item.id, kind: 'release' });
+        released = true;
+        throw new UsageError(
+          `POST ${send.path} answered 404: there is no such endpoint at the --base-url, so nothing can be created there. Check --base-url (NEXUSCORE_BASE_URL): it must be NexusCore's API root, without /v1 (for example https://api.support.nexuscore.cloud). No item was failed; run again once it is right.`,
+        );
+      }
       applyResult(job, item, result);
     } catch (err) {
       if (err instanceof AuthError) {
@@ -170,6 +180,7 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
         waitCtl.abort(err);
         return record(job, item, { id: item.id, kind: 'release' });
       }
+      if (released) throw err;
       if (waitCtl.signal.aborted) return record(job, item, { id: item.id, kind: 'release' });
       throw err;
     }

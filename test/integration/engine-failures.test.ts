@@ -116,6 +116,27 @@ describe('items that fail', () => {
     expect(r.stdout + r.stderr).not.toContain(apiKey);
   });
 
+  it('a --base-url where the collection answers 404 stops the run (exit 1) instead of failing every item', async () => {
+    const db = path.join(tmp.dir, 'wrong-base.sqlite');
+    const file = writeNdjson(
+      path.join(tmp.dir, 'wrong-base.ndjson'),
+      Array.from({ length: 40 }, (_, i) => ({ id: 700 + i, title: `Org ${i}`, domains: [] })),
+    );
+    expect((await runCli(['load', 'legacy-notes', file, '--db', db, '--jobs-dir', jobsDir])).code).toBe(0);
+    const apiKey = sim.createApiKey({ scopes: ['users:read', 'users:write'] });
+    // One path segment too many: every request goes to /v1/v1/..., which NexusCore does not have.
+    const env = { ...simEnv(sim), NEXUSCORE_CLIENT_ID: '', NEXUSCORE_CLIENT_SECRET: '', NEXUSCORE_API_KEY: apiKey, NEXUSCORE_BASE_URL: `${sim.url}/v1` };
+    const r = await runCli(['run', '--db', db, ...FAST, '--jobs-dir', jobsDir], { env });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/POST \/v1\/organizations answered 404: there is no such endpoint at the --base-url.*Check --base-url/);
+    const status = await runCli(['status', '--db', db, '--json', '--jobs-dir', jobsDir]);
+    expect(JSON.parse(status.stdout).jobs['legacy-notes']).toMatchObject({ pending: 40, failed: 0, done: 0 });
+    // The right base URL then migrates every item.
+    const again = await runAgainst(sim, db, [...FAST, '--jobs-dir', jobsDir]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(parseSummary(again).jobs['legacy-notes']).toMatchObject({ done: 40 });
+  });
+
   it('reading the brands is retried through 5xx; when it keeps failing the run stops before sending, and says so', async () => {
     const db = path.join(tmp.dir, 'brands-5xx.sqlite');
     const dir = path.join(tmp.dir, 'brands-5xx');
