@@ -56,5 +56,10 @@ export interface GlobalArgs {
  */
 export function dbFlag(db: string): string {
   if (path.resolve(db) === path.resolve(process.env.NEXUS_BACKFILL_DB || DEFAULT_DB)) return '';
-  return ` --db ${/^[\w@%+=:,./-]+$/.test(db) ? db : `'${db.replace(/'/g, `'\\''`)}'`}`;
+  return ` --db ${shellWord(db)}`;
+}
+
+/** `s` as one word of a POSIX shell command line: as it is when that is safe, else single-quoted. */
+export function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

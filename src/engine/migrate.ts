@@ -19,6 +19,7 @@ import { createSender, type Sender } from './sender.js';
 import { emptyResponses } from './metrics.js';
 import { classify, classifyResponse } from './outcome.js';
 import { redact } from '../auth/redact.js';
+import { dbFlag, shellWord } from '../cli/options.js';
 import type { ResponseCounts } from '../store/index.js';
 
 export const BRANDS_JOB = 'zendesk-brands';
@@ -133,6 +134,7 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
     // The summary (and the exit code) covers the named jobs, or every staged job when none is named, work left or not.
     const stageOnly = stageOnlyNames(allJobs);
     const reported = [...new Set([...names, ...(opts.jobs.length ? opts.jobs : Object.keys(before).filter((n) => !stageOnly.has(n)))])];
+    refuseUnfinishedLoads(store, opts.db, names, stageOnly);
     let tokenRefreshes = 0;
     const auth = createTokenProvider(opts.credentials, {
       http,
@@ -240,6 +242,20 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
     await http.close();
     store.close();
   }
+}
+
+/**
+ * A load that stopped partway holds a prefix of its files: a record that comes again later in them (a ticket
+ * changed between two API pages) may still have its older copy staged, and sending it would put the older
+ * content back in NexusCore. Nothing is sent for such a job until a load of it finishes.
+ */
+function refuseUnfinishedLoads(store: Store, db: string, names: readonly string[], stageOnly: ReadonlySet<string>): void {
+  const unfinished = Object.entries(store.unfinishedLoads()).filter(([job]) => names.includes(job) || stageOnly.has(job));
+  if (unfinished.length === 0) return;
+  const lines = unfinished.map(([job, l]) => `  nexus-backfill load ${job} ${l.files.map(shellWord).join(' ')}${dbFlag(db)}   (stopped, started ${new Date(l.startedAt).toISOString()})`);
+  throw new UsageError(
+    `The last load of ${unfinished.map(([job]) => job).join(', ')} did not finish, so the store may hold an older copy of a record that comes again later in its files. Nothing was sent. Finish it by loading the same files again (staged records add nothing), or load the files you mean to migrate:\n${lines.join('\n')}`,
+  );
 }
 
 /**

@@ -198,7 +198,7 @@ export async function* readBatches(file: string, pageKey: string, onFormat?: (f:
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES') {
-      throw new UsageError(`Cannot read the export file ${file}: ${(err as Error).message}${code?.startsWith('Z_') ? ' (a damaged or truncated .gz file?)' : ''}. Check the file; items staged from it so far are kept, and loading it again is safe.`, { cause: err });
+      throw new UsageError(`Cannot read the export file ${file}: ${(err as Error).message}${code?.startsWith('Z_') ? ' (a damaged or truncated .gz file?)' : ''}. Check the file.`, { cause: err });
     }
     throw err;
   } finally {

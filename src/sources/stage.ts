@@ -15,6 +15,7 @@
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
 import { hash } from 'node:crypto';
+import { UsageError } from '../errors.js';
 import type { Store, StageCounts, StageRecord } from '../store/index.js';
 import { lineKey } from '../store/index.js';
 import type { LoadedJob } from './job-loader.js';
@@ -226,6 +227,8 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
   // (8 of 16) had it parsing while the parser sat idle (profiled on 2 cores: parser idle 15 %, this thread
   // 5 %; with this mark both ~5 %, and 200,000 tickets staged ~5 % faster, medians of 3 alternating runs).
   const parseHereAt = nWorkers * 16;
+  // Cleared once every file is staged: until then, `run` refuses the job (see Store.setUnfinishedLoad).
+  if (!stopHere()) store.setUnfinishedLoad(name, { files: [...opts.files], startedAt: Date.now() });
   try {
     for (const file of opts.files) {
       if (stopHere()) break;
@@ -267,29 +270,41 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
           apply(r);
         }
       };
-      for await (const b of readBatches(file, job.job.resource, (f) => (report.format = f))) {
-        if (stopHere()) break;
-        if (b.kind === 'problem') {
-          await drain();
-          if (interrupted) break;
-          const reason = `${file}: ${b.reason}`;
-          begin();
-          add(store.stage(name, file, [{ sourceId: lineKey(file, b.line), payload: '', hash: hash('sha1', reason, 'base64url'), line: b.line, reason }]));
-          uncommitted++;
-          report.records++;
-          report.invalid++;
-          continue;
-        }
-        const s = seq++;
-        const result = pool && pool.inFlight < parseHereAt ? pool.parse(s, b, file) : Promise.resolve(parseBatch(job.job, b, file));
-        result.catch(() => {}); // awaited in order below; this only keeps an early failure from being reported as unhandled
-        queue.push(result);
-        while (queue.length >= maxQueued) {
-          const r = await queue.shift()!;
+      try {
+        for await (const b of readBatches(file, job.job.resource, (f) => (report.format = f))) {
           if (stopHere()) break;
-          apply(r);
+          if (b.kind === 'problem') {
+            await drain();
+            if (interrupted) break;
+            const reason = `${file}: ${b.reason}`;
+            begin();
+            add(store.stage(name, file, [{ sourceId: lineKey(file, b.line), payload: '', hash: hash('sha1', reason, 'base64url'), line: b.line, reason }]));
+            uncommitted++;
+            report.records++;
+            report.invalid++;
+            continue;
+          }
+          const s = seq++;
+          const result = pool && pool.inFlight < parseHereAt ? pool.parse(s, b, file) : Promise.resolve(parseBatch(job.job, b, file));
+          result.catch(() => {}); // awaited in order below; this only keeps an early failure from being reported as unhandled
+          queue.push(result);
+          while (queue.length >= maxQueued) {
+            const r = await queue.shift()!;
+            if (stopHere()) break;
+            apply(r);
+          }
+          if (interrupted) break;
         }
-        if (interrupted) break;
+      } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        // The file cannot be read past some point (a damaged .gz, a file gone). What was read before it is whole
+        // records in file order, as at a stop: staged and kept, so the files before it are not lost either.
+        await drain();
+        if (open) commit();
+        throw new UsageError(
+          `${err.message} ${staged.toLocaleString('en-US')} records of this load (the files before it, and ${report.records.toLocaleString('en-US')} read from this one) are staged and kept; nexus-backfill run refuses ${name} until a load of it finishes. Fix or re-download the file, then run the same load again (records staged already add nothing).`,
+          { cause: err },
+        );
       }
       await drain();
       if (interrupted) break;
@@ -297,6 +312,7 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
     // Also on a stop: the open transaction holds whole batches applied in file order (apply() is synchronous,
     // so a signal is handled between two of them, never inside one), and committing it keeps a prefix.
     if (open) commit();
+    if (!interrupted) store.setUnfinishedLoad(name, null);
   } catch (err) {
     // Whole records or nothing: what was staged since the last commit is dropped, loading again adds it.
     store.rollbackStaging();

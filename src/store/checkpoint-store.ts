@@ -21,6 +21,7 @@ import type {
   StageRecord,
   StateCounts,
   StoredItem,
+  UnfinishedLoad,
 } from './types.js';
 
 /** Positive refState answers kept in memory: a done item's target id never changes during a run. */
@@ -506,6 +507,14 @@ export class CheckpointStore {
 
   loadLimiterState(): string | null {
     return this.#guard(() => this.#runLog.loadLimiterState());
+  }
+
+  setUnfinishedLoad(job: string, load: UnfinishedLoad | null): void {
+    this.#guard(() => this.#runLog.setUnfinishedLoad(job, load, this.#now()));
+  }
+
+  unfinishedLoads(): Record<string, UnfinishedLoad> {
+    return this.#guard(() => this.#runLog.unfinishedLoads());
   }
 
   lockHolder(): LockHolder | null {

@@ -41,6 +41,7 @@ import type {
   StageRecord,
   StateCounts,
   StoredItem,
+  UnfinishedLoad,
 } from './types.js';
 import type { ItemState } from '../types.js';
 
@@ -186,6 +187,16 @@ export interface Store {
   /** Limiter state (send timestamps of the longest window, adaptive state) as the engine serialised it. */
   saveLimiterState(json: string): void;
   loadLimiterState(): string | null;
+
+  /**
+   * Marks a `load` of `job` as started (committed at once) or, with null, as finished. A load that stops
+   * partway leaves a prefix of its files staged, in which a record that appears again later in them (a
+   * changed ticket in two API pages) may hold its older copy: `run` refuses the job until a load of it ends.
+   * Writer only.
+   */
+  setUnfinishedLoad(job: string, load: UnfinishedLoad | null): void;
+  /** The jobs whose last `load` did not finish, with what it was loading. */
+  unfinishedLoads(): Record<string, UnfinishedLoad>;
 
   /** Who holds the writer lock, or null: nobody, or a process that is gone (the next writer takes over). */
   lockHolder(): LockHolder | null;

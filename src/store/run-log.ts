@@ -9,10 +9,12 @@ import type Database from 'better-sqlite3';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { LATENCY_BUCKETS_MS } from './metrics.js';
-import type { MetricsRow, RunInfo } from './types.js';
+import type { MetricsRow, RunInfo, UnfinishedLoad } from './types.js';
 
 const HIST_COLS = Array.from({ length: LATENCY_BUCKETS_MS.length + 1 }, (_, i) => `h${i}`);
 const LIMITER_KEY = 'limiter';
+/** kv keys `load:<job>`: a `load` of that job started and has not finished (see Store.setUnfinishedLoad). */
+const LOAD_KEY = 'load:';
 
 type Row = Record<string, any>;
 
@@ -37,6 +39,7 @@ export class RunLog {
       metricsRun: db.prepare(`SELECT * FROM metrics WHERE run_id = ? ORDER BY second`),
       recentSends: db.prepare(`SELECT at, n FROM send_log WHERE at >= ? ORDER BY at`),
       kvGet: db.prepare(`SELECT value FROM kv WHERE key = ?`),
+      kvPrefix: db.prepare(`SELECT key, value FROM kv WHERE key >= ? AND key < ?`),
     };
     if (writer) {
       Object.assign(this.#s, {
@@ -52,6 +55,7 @@ export class RunLog {
         sendUnlog: db.prepare(`UPDATE send_log SET n = max(n - ?, 0) WHERE at = ?`),
         sendPrune: db.prepare(`DELETE FROM send_log WHERE at < ?`),
         kvSet: db.prepare(`INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`),
+        kvDelete: db.prepare(`DELETE FROM kv WHERE key = ?`),
       });
     }
   }
@@ -121,5 +125,20 @@ export class RunLog {
 
   loadLimiterState(): string | null {
     return ((this.#s.kvGet!.get(LIMITER_KEY) as Row | undefined)?.value as string | undefined) ?? null;
+  }
+
+  /** See Store.setUnfinishedLoad. */
+  setUnfinishedLoad(job: string, load: UnfinishedLoad | null, now: number): void {
+    if (load) this.#s.kvSet!.run(LOAD_KEY + job, JSON.stringify(load), now);
+    else this.#s.kvDelete!.run(LOAD_KEY + job);
+  }
+
+  unfinishedLoads(): Record<string, UnfinishedLoad> {
+    const out: Record<string, UnfinishedLoad> = {};
+    // Key range of the prefix: every key that starts with LOAD_KEY sorts between it and LOAD_KEY + U+FFFF.
+    for (const r of this.#s.kvPrefix!.iterate(LOAD_KEY, `${LOAD_KEY}\uffff`) as IterableIterator<Row>) {
+      out[(r.key as string).slice(LOAD_KEY.length)] = JSON.parse(r.value as string) as UnfinishedLoad;
+    }
+    return out;
   }
 }

@@ -201,3 +201,11 @@ export interface LockHolder {
   command: string;
   since: number;
 }
+
+/** A `load` that started and did not finish (interrupted, failed, killed): what it was loading, and since when. */
+export interface UnfinishedLoad {
+  /** The files of that load, absolute, in its order. */
+  files: string[];
+  /** When it started (ms). */
+  startedAt: number;
+}

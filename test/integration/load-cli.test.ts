@@ -94,6 +94,51 @@ describe('nexus-backfill load / status / jobs', () => {
     }
   });
 
+  it('a damaged .gz keeps the files and records before it; run refuses the job until a load of it finishes', async () => {
+    const db = path.join(dir, 'damaged.sqlite');
+    const org = (id: number, name: string) => JSON.stringify({ id, name });
+    const before = path.join(dir, 'orgs-before.ndjson');
+    writeFileSync(before, `${org(9001, 'Kept A')}\n${org(9002, 'Kept B')}\n`);
+    // A change of 9001 later in the export: its newer copy is in the damaged file, after the damage.
+    const lines = Array.from({ length: 3000 }, (_, i) => org(9100 + i, `Org ${i}`));
+    lines.push(org(9001, 'Kept A, renamed'));
+    const full = gzipSync(`${lines.join('\n')}\n`);
+    const gz = path.join(dir, 'orgs-later.ndjson.gz');
+    writeFileSync(gz, full.subarray(0, full.length - 200));
+
+    const r = await runCli(['load', 'zendesk-organizations', before, gz, '--db', db]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/damaged or truncated \.gz.*records of this load .* are staged and kept; nexus-backfill run refuses zendesk-organizations until a load of it finishes/s);
+    const s = openStore(db, { mode: 'reader' });
+    try {
+      expect(s.counts(['zendesk-organizations'])['zendesk-organizations']!.pending).toBeGreaterThanOrEqual(2);
+      expect(JSON.parse(s.getItem('zendesk-organizations', '9001')!.payload!).name).toBe('Kept A');
+      expect(Object.keys(s.unfinishedLoads())).toEqual(['zendesk-organizations']);
+    } finally {
+      s.close();
+    }
+
+    // Nothing is sent while the older copy may be the one staged: refused before any connection is made.
+    const env = { NEXUSCORE_BASE_URL: 'https://127.0.0.1:9', NEXUSCORE_CLIENT_ID: 'c', NEXUSCORE_CLIENT_SECRET: 's' };
+    const run = await runCli(['run', '--db', db, '--no-progress'], { env });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/last load of zendesk-organizations did not finish.*Nothing was sent/s);
+    expect(run.stderr).toContain(`nexus-backfill load zendesk-organizations ${before} ${gz} --db ${db}`);
+
+    // The file re-downloaded whole: the same load finishes, the newer copy is staged, and run is no longer refused.
+    writeFileSync(gz, full);
+    expect((await runCli(['load', 'zendesk-organizations', before, gz, '--db', db])).code).toBe(0);
+    const t = openStore(db, { mode: 'reader' });
+    try {
+      expect(JSON.parse(t.getItem('zendesk-organizations', '9001')!.payload!).name).toBe('Kept A, renamed');
+      expect(t.unfinishedLoads()).toEqual({});
+    } finally {
+      t.close();
+    }
+    const again = await runCli(['run', '--db', db, '--no-progress'], { env });
+    expect(again.stderr).not.toMatch(/did not finish/);
+  });
+
   it('lists jobs, including a user .ts job loaded through tsx, and names a broken job file', async () => {
     const jobs = path.join(dir, 'jobs');
     const ok = path.join(jobs, 'ok');

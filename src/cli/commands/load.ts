@@ -139,7 +139,7 @@ export const loadCommand: CommandSpec = {
       const where = args.files.length > 1 ? `, stopped in file ${Math.max(1, report.files.length)} of ${args.files.length} (${report.files.at(-1)?.file ?? args.files[0]})` : '';
       process.stderr.write(
         `${signal ?? 'Signal'}: load stopped; ${fmt(n)} records of ${report.job} staged and committed (${fmt(c.new)} new, ${fmt(c.unchanged)} unchanged, ${fmt(c.changed)} changed, ${fmt(c.invalid)} invalid)${where}. ` +
-          `Run the same command again to finish the job: records staged already are unchanged and add nothing.\n`,
+          `Run the same command again to finish the job: records staged already are unchanged and add nothing. Until a load of ${report.job} finishes, nexus-backfill run refuses it (a record that comes again later in these files may still hold its older copy).\n`,
       );
       return 130;
     }
