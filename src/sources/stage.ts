@@ -45,6 +45,8 @@ export interface FileReport {
   format: ExportFormat;
   records: number;
   invalid: number;
+  /** Invalid lines of an earlier load of this file that it no longer has (corrected or removed): dropped. */
+  cleared: number;
 }
 
 export interface StageReport {
@@ -232,7 +234,7 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
   try {
     for (const file of opts.files) {
       if (stopHere()) break;
-      const report: FileReport = { file, format: 'ndjson', records: 0, invalid: 0 };
+      const report: FileReport = { file, format: 'ndjson', records: 0, invalid: 0, cleared: 0 };
       files.push(report);
       // Each parsed batch goes to SQLite as soon as it is its turn (file order), inside one transaction per
       // `commitEvery` records: SQLite work interleaves with parsing instead of stalling the parsers.
@@ -308,6 +310,9 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
       }
       await drain();
       if (interrupted) break;
+      // The whole file is staged: its invalid lines that were corrected (or are gone) go.
+      begin();
+      report.cleared = store.dropStaleLineKeys(name, file);
     }
     // Also on a stop: the open transaction holds whole batches applied in file order (apply() is synchronous,
     // so a signal is handled between two of them, never inside one), and committing it keeps a prefix.

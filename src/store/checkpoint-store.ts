@@ -226,6 +226,14 @@ export class CheckpointStore {
     });
   }
 
+  dropStaleLineKeys(job: string, file: string): number {
+    return this.#guard(() => {
+      this.#stager ??= new Stager(this.#db);
+      const drop = () => this.#stager!.dropStaleLineKeys(this.#jobId(job), this.#fileId(file));
+      return this.#db.inTransaction ? drop() : this.#db.transaction(drop)();
+    });
+  }
+
   beginStaging(): void {
     this.#guard(() => {
       if (this.#db.inTransaction) throw new Error('beginStaging: a staging transaction is already open');

@@ -195,6 +195,12 @@ export interface Store {
    * Writer only.
    */
   setUnfinishedLoad(job: string, load: UnfinishedLoad | null): void;
+  /**
+   * After every record of `file` was staged for `job` (in this store's lifetime): drops the file's invalid
+   * lines kept under line keys (`!file:line`) that were not staged again, because the line was corrected or
+   * removed. Returns how many. Writer only.
+   */
+  dropStaleLineKeys(job: string, file: string): number;
   /** The jobs whose last `load` did not finish, with what it was loading. */
   unfinishedLoads(): Record<string, UnfinishedLoad>;
 

@@ -38,6 +38,8 @@ export class Stager {
   readonly #s: Record<string, Database.Statement>;
   /** Multi-row staging INSERTs by row count (1..SEGMENT_RECORDS), prepared on first use. */
   readonly #many = new Map<number, Database.Statement>();
+  /** Line keys (`!file:line`, see lineKey) staged per file id since that file's last dropStaleLineKeys(). */
+  readonly #lineKeys = new Map<number, Set<string>>();
 
   constructor(db: Database.Database) {
     this.#db = db;
@@ -63,11 +65,18 @@ export class Stager {
       stageQueue: db.prepare(`UPDATE items SET next_hash = ?, file_id = ?, line = ?, elem = ?, updated_at = ? WHERE id = ?`),
       // An item whose body is in a segment has no `bodies` row yet: its payload stays NULL (the segment's).
       bodyQueue: db.prepare(`INSERT INTO bodies (id, payload, next_payload) VALUES (?, NULL, ?) ON CONFLICT (id) DO UPDATE SET next_payload = excluded.next_payload`),
+      // Line keys start with '!': the range '!' <= key < '"' is a walk of the key index.
+      lineKeyed: db.prepare(`SELECT id, source_id FROM items WHERE job_id = ? AND source_id >= '!' AND source_id < '"' AND file_id = ? AND state = 'invalid'`),
+      itemDelete: db.prepare(`DELETE FROM items WHERE id = ?`),
+      bodyDelete: db.prepare(`DELETE FROM bodies WHERE id = ?`),
     };
   }
 
   /** Stages `records` of one file, adding to `counts`; inside the caller's transaction. */
   stage(jobId: number, file: string | null, fileId: number | null, now: number, records: readonly StageRecord[], counts: StageCounts): void {
+    if (fileId !== null) {
+      for (const r of records) if (r.sourceId.charCodeAt(0) === 0x21) this.#seeLineKey(fileId, r.sourceId);
+    }
     for (let i = 0; i < records.length; i += SEGMENT_RECORDS) {
       for (const r of this.#stageNew(jobId, fileId, now, records.slice(i, i + SEGMENT_RECORDS), counts)) {
         this.#stageOne(jobId, file, fileId, now, r, counts);
@@ -133,6 +142,30 @@ export class Stager {
     return rest;
   }
 
+  #seeLineKey(fileId: number, key: string): void {
+    let seen = this.#lineKeys.get(fileId);
+    if (!seen) this.#lineKeys.set(fileId, (seen = new Set()));
+    seen.add(key);
+  }
+
+  /**
+   * Once a whole file is staged: its invalid lines that this load did not stage again (the line was corrected,
+   * so its record now has its own key, or the line is gone) are dropped. They were never sent and nothing
+   * refers to them; kept, they would leave the job `invalid` (exit 2) for ever. Returns how many.
+   */
+  dropStaleLineKeys(jobId: number, fileId: number): number {
+    const seen = this.#lineKeys.get(fileId) ?? new Set<string>();
+    this.#lineKeys.delete(fileId);
+    let n = 0;
+    for (const r of this.#s.lineKeyed!.all(jobId, fileId) as Row[]) {
+      if (seen.has(r.source_id as string)) continue;
+      this.#s.bodyDelete!.run(r.id);
+      this.#s.itemDelete!.run(r.id);
+      n++;
+    }
+    return n;
+  }
+
   #manyStatement(rows: number): Database.Statement {
     let stmt = this.#many.get(rows);
     if (!stmt) {
@@ -171,6 +204,7 @@ export class Stager {
         if (locked || ex.state === 'done') {
           // The record in NexusCore (or on its way) stays as it is; the bad line is kept under its own key.
           sourceId = lineKey(file, r.line, r.index);
+          if (fileId !== null) this.#seeLineKey(fileId, sourceId);
           continue;
         }
         s.stageReplace!.run('invalid', 'create', r.hash, reason, fileId, r.line, elem, now, ex.id);

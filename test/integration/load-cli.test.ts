@@ -139,6 +139,39 @@ describe('nexus-backfill load / status / jobs', () => {
     expect(again.stderr).not.toMatch(/did not finish/);
   });
 
+  it('an invalid line without a usable id goes once the line is corrected and the file loaded again; one still bad stays', async () => {
+    const db = path.join(dir, 'corrected.sqlite');
+    const file = path.join(dir, 'corrected.ndjson');
+    const load = async () => {
+      const r = await runCli(['load', 'zendesk-tickets', file, '--db', db, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { files: { cleared: number }[] };
+    };
+    const counts = () => {
+      const s = openStore(db, { mode: 'reader' });
+      try {
+        return s.counts(['zendesk-tickets'])['zendesk-tickets']!;
+      } finally {
+        s.close();
+      }
+    };
+    writeFileSync(file, '{"id":201,"status":"open"}\n{"status":"open"}\n{"id":"203","status":"open"}\n');
+    expect((await load()).files[0]!.cleared).toBe(0);
+    expect(counts()).toMatchObject({ pending: 1, invalid: 2 });
+
+    // Line 3 corrected, line 2 still without an id: only line 3's invalid item goes.
+    writeFileSync(file, '{"id":201,"status":"open"}\n{"status":"open"}\n{"id":203,"status":"open"}\n');
+    expect((await load()).files[0]!.cleared).toBe(1);
+    expect(counts()).toMatchObject({ pending: 2, invalid: 1 });
+    expect((await load()).files[0]!.cleared).toBe(0);
+    expect(counts()).toMatchObject({ pending: 2, invalid: 1 });
+
+    writeFileSync(file, '{"id":201,"status":"open"}\n{"id":202,"status":"open"}\n{"id":203,"status":"open"}\n');
+    const r = await runCli(['load', 'zendesk-tickets', file, '--db', db]);
+    expect(r.stdout).toContain('1 invalid line(s) of an earlier load of it, since corrected or removed, dropped');
+    expect(counts()).toMatchObject({ pending: 3, invalid: 0 });
+  });
+
   it('lists jobs, including a user .ts job loaded through tsx, and names a broken job file', async () => {
     const jobs = path.join(dir, 'jobs');
     const ok = path.join(jobs, 'ok');

@@ -120,7 +120,9 @@ export const loadCommand: CommandSpec = {
       );
     } else if (!report.interrupted) {
       for (const f of report.files) {
-        process.stdout.write(`${f.file} (${f.format}): ${f.records.toLocaleString('en-US')} records${f.invalid ? `, ${f.invalid} invalid` : ''}\n`);
+        process.stdout.write(
+          `${f.file} (${f.format}): ${f.records.toLocaleString('en-US')} records${f.invalid ? `, ${f.invalid} invalid` : ''}${f.cleared ? `; ${f.cleared} invalid line(s) of an earlier load of it, since corrected or removed, dropped` : ''}\n`,
+        );
       }
       process.stdout.write(`${report.job}: ${c.new} new, ${c.unchanged} unchanged, ${c.changed} changed, ${c.invalid} invalid (${elapsedS.toFixed(1)} s)\n`);
       if (c.invalid) process.stdout.write(`Invalid records are kept with their file, line and reason: nexus-backfill export-failed ${report.job}${dbFlag(args.db)}\n`);
