@@ -305,7 +305,9 @@ async function readBrands(sender: Sender, opts: MigrateOptions, notice: (m: stri
     if (verdict.kind === 'stop_scope' || verdict.kind === 'auth') {
       throw new AuthError(
         redact(
-          `GET /v1/brands: ${verdict.reason}. Tickets are given their brands from NexusCore's list (a staged zendesk-brands export or --brand-map), which needs the brands:read scope: ask a workspace admin to grant it to this credential, or run without a brand mapping. Nothing was sent.`,
+          verdict.kind === 'stop_scope'
+            ? `GET /v1/brands: ${verdict.reason}. Tickets are given their brands from NexusCore's list (a staged zendesk-brands export or --brand-map), which needs the brands:read scope: ask a workspace admin to grant it to this credential, or run without a brand mapping. Nothing was sent.`
+            : `GET /v1/brands: ${verdict.reason}. NexusCore rejected the credential: check it, then run again. Nothing was sent.`,
         ),
         verdict.kind === 'stop_scope' ? 'insufficient_scope' : 'token_rejected',
       );
