@@ -99,6 +99,8 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
   let authError: AuthError | undefined;
   // Aborted on soft stop or on an auth failure: releases items still waiting for their turn.
   const waitCtl = new AbortController();
+  // The first error that stops the run (thrown once every item in flight is back).
+  let fatal: unknown;
   // Every queued send listens on this one signal: as many listeners as items outstanding.
   setMaxListeners(0, waitCtl.signal);
   const onStop = () => waitCtl.abort(stopSignal.reason);
@@ -151,7 +153,6 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
     }
     if (waitCtl.signal.aborted) return record(job, item, { id: item.id, kind: 'release' });
 
-    let released = false;
     try {
       // (3) above: the first send may have landed and its key may be gone by now.
       if (item.mode === 'create' && item.sends > 1 && clock.now() - item.firstSentAt > keyLifetime - KEY_LIFETIME_MARGIN_MS) {
@@ -167,11 +168,12 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
       if (result.response?.status === 404 && send.method === 'POST' && send.path === `/v1/${job.resource}`) {
         // The collection itself is missing: every create would fail the same way, so the run stops instead of
         // failing each item (a wrong --base-url failed a whole migration, item by item). A 404 created nothing.
-        record(job, item, { id: item.id, kind: 'release' });
-        released = true;
-        throw new UsageError(
+        // Stopped as any fatal error stops it: the run throws it once every item is back.
+        fatal ??= new UsageError(
           `POST ${send.path} answered 404: there is no such endpoint at the --base-url, so nothing can be created there. Check --base-url (NEXUSCORE_BASE_URL): it must be NexusCore's API root, without /v1 (for example https://api.support.nexuscore.cloud). No item was failed; run again once it is right.`,
         );
+        waitCtl.abort(fatal);
+        return record(job, item, { id: item.id, kind: 'release' });
       }
       applyResult(job, item, result);
     } catch (err) {
@@ -180,7 +182,6 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
         waitCtl.abort(err);
         return record(job, item, { id: item.id, kind: 'release' });
       }
-      if (released) throw err;
       if (waitCtl.signal.aborted) return record(job, item, { id: item.id, kind: 'release' });
       throw err;
     }
@@ -319,7 +320,6 @@ export async function runEngine(opts: RunEngineOptions): Promise<EngineResult> {
   // slot each response frees would spend more CPU in SQLite than in sending.
   const minPage = Math.max(1, Math.floor(opts.maxOutstanding / 2));
 
-  let fatal: unknown;
   try {
     store.recoverInflight(opts.jobs.map((j) => j.job.name));
     for (const { job } of opts.jobs) {

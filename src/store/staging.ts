@@ -75,7 +75,8 @@ export class Stager {
   /** Stages `records` of one file, adding to `counts`; inside the caller's transaction. */
   stage(jobId: number, file: string | null, fileId: number | null, now: number, records: readonly StageRecord[], counts: StageCounts): void {
     if (fileId !== null) {
-      for (const r of records) if (r.sourceId.charCodeAt(0) === 0x21) this.#seeLineKey(fileId, r.sourceId);
+      // Only an invalid record can have a line key.
+      for (const r of records) if (r.reason !== undefined && r.sourceId.charCodeAt(0) === 0x21) this.#seeLineKey(fileId, r.sourceId);
     }
     for (let i = 0; i < records.length; i += SEGMENT_RECORDS) {
       for (const r of this.#stageNew(jobId, fileId, now, records.slice(i, i + SEGMENT_RECORDS), counts)) {
