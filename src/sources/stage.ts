@@ -231,6 +231,8 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
   const parseHereAt = nWorkers * 16;
   // Cleared once every file is staged: until then, `run` refuses the job (see Store.setUnfinishedLoad).
   if (!stopHere()) store.setUnfinishedLoad(name, { files: [...opts.files], startedAt: Date.now() });
+  // Records are written once instead of twice (see Store.beginLoad); a store someone else has open loads as it is.
+  store.beginLoad();
   try {
     for (const file of opts.files) {
       if (stopHere()) break;
@@ -324,6 +326,7 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
     throw err;
   } finally {
     await pool?.close();
+    store.endLoad();
   }
   return { job: name, counts, files, interrupted };
 }

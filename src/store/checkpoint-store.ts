@@ -67,6 +67,8 @@ export class CheckpointStore {
   #db: Database.Database;
   #now: () => number;
   #closed = false;
+  /** In bulk-load mode (beginLoad): a rollback journal instead of the WAL. */
+  #bulk = false;
   #jobIds = new Map<string, number>();
   #jobNames = new Map<number, string>();
   #files = new Map<number, string>();
@@ -244,6 +246,48 @@ export class CheckpointStore {
   commitStaging(): void {
     this.#guard(() => {
       if (this.#db.inTransaction) this.#db.prepare('COMMIT').run();
+    });
+  }
+
+  beginLoad(): boolean {
+    return this.#guard(() => {
+      if (this.#db.inTransaction) throw new Error('beginLoad: a transaction is open');
+      if (this.#bulk) return true;
+      // Leaving WAL needs the store to itself. Another connection (a `status` now and then) makes this fail
+      // or wait: wait briefly, then load in WAL mode rather than holding the load up for the busy timeout.
+      const timeout = this.#db.pragma('busy_timeout', { simple: true }) as number;
+      let mode: unknown;
+      try {
+        this.#db.pragma('busy_timeout = 250');
+        mode = this.#db.pragma('journal_mode = DELETE', { simple: true });
+      } catch (err) {
+        if (!String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw err;
+        mode = 'wal';
+      } finally {
+        this.#db.pragma(`busy_timeout = ${timeout}`);
+      }
+      if (mode !== 'delete') return false;
+      this.#bulk = true;
+      // See the module comment in index.ts: a rollback journal is power-loss safe with FULL, not with NORMAL.
+      this.#db.pragma('synchronous = FULL');
+      return true;
+    });
+  }
+
+  endLoad(): void {
+    if (!this.#bulk) return;
+    this.#guard(() => {
+      if (this.#db.inTransaction) throw new Error('endLoad: a transaction is open');
+      try {
+        this.#db.pragma('journal_mode = WAL');
+      } catch (err) {
+        // A reader kept the store busy past the busy timeout. The store is whole in either mode, and the next
+        // writer to open it switches it back to WAL: not a reason to fail a load that committed everything.
+        if (String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY')) return;
+        throw err;
+      }
+      this.#db.pragma('synchronous = NORMAL');
+      this.#bulk = false;
     });
   }
 
@@ -535,6 +579,7 @@ export class CheckpointStore {
       if (this.mode === 'writer') {
         // A staging transaction still open here was not committed: it never happened.
         if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+        this.endLoad();
         releaseLock(this.#db);
         // Folds the WAL back into the database file so the store is one file at rest.
         this.#db.pragma('wal_checkpoint(TRUNCATE)');

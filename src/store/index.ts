@@ -13,6 +13,18 @@
  * checkpoint with OFF can leave the database file itself corrupt, not just
  * short of its last commits. A kill -9 never corrupts a WAL store either way.
  *
+ * Bulk loads (beginLoad): in WAL mode every staged byte is written twice, to
+ * the WAL and again by the checkpoint, and staging is mostly new rows. A
+ * rollback journal does not journal pages appended past the end of the file,
+ * so `load` switches to one (DELETE) for its duration and writes its records
+ * once: 1,000,000 tickets staged 1.13-1.20x faster, alternating runs. Its
+ * commits fsync the journal before the database is touched (`synchronous =
+ * FULL`, which this mode needs to be safe on power loss, where NORMAL is
+ * enough in WAL). A kill -9 leaves a hot journal that the next connection
+ * rolls back (a reader too, see openStore), giving the last commit; readers
+ * wait (busy timeout) during a commit instead of reading beside it. The switch
+ * needs the store to itself: with another connection open, the load stays WAL.
+ *
  * Usage by the engine:
  * ```ts
  * const store = openStore(args.db, { mode: 'writer', command: 'run' });
@@ -27,7 +39,7 @@
  * }
  * ```
  */
-import { openConnection, prepareSchema, takeLock, translateError } from './open.js';
+import { openConnection, prepareSchema, rollBackHotJournal, takeLock, translateError } from './open.js';
 import { CheckpointStore } from './checkpoint-store.js';
 import type {
   ClaimedItem,
@@ -89,6 +101,14 @@ export interface Store {
   commitStaging(): void;
   /** Rolls back the transaction of `beginStaging()` (no-op when none is open). */
   rollbackStaging(): void;
+  /**
+   * Puts the store in bulk-load mode for a `load`, outside any transaction: a rollback journal with
+   * `synchronous = FULL` instead of the WAL (see the module comment), until `endLoad()` or `close()`.
+   * Returns false, and the store stays in WAL mode, when another connection has the store open. Writer only.
+   */
+  beginLoad(): boolean;
+  /** Back to WAL mode after `beginLoad()` (no-op otherwise). Writer only. */
+  endLoad(): void;
 
   /**
    * Claims up to `limit` due items of `job` (`pending` with next attempt at or
@@ -222,6 +242,18 @@ export interface Store {
  * `store_full`, `store_io` (missing store for a reader, I/O errors).
  */
 export function openStore(file: string, opts: OpenStoreOptions): Store {
+  try {
+    return openOnce(file, opts);
+  } catch (err) {
+    // A load killed mid-commit left its rollback journal (see beginLoad), which a read-only connection may not
+    // roll back: a read-write one does, then the reader opens as usual.
+    if (opts.mode !== 'reader' || (err as { cause?: { code?: unknown } }).cause?.code !== 'SQLITE_READONLY_ROLLBACK') throw err;
+    rollBackHotJournal(file, opts.busyTimeoutMs ?? 5000);
+    return openOnce(file, opts);
+  }
+}
+
+function openOnce(file: string, opts: OpenStoreOptions): Store {
   const writer = opts.mode === 'writer';
   const now = opts.now ?? Date.now;
   const db = openConnection(file, writer, opts.busyTimeoutMs ?? 5000, !writer || opts.mustExist === true);
@@ -231,7 +263,6 @@ export function openStore(file: string, opts: OpenStoreOptions): Store {
     // in the kernel. Measured (bench store, 100,000 tickets): ~2 us less CPU per staged record; larger pages
     // save little more and make every small write (a claim, an outcome batch) cost more WAL bytes.
     if (writer && (db.pragma('page_count', { simple: true }) as number) === 0) db.pragma('page_size = 16384');
-    if (writer) db.pragma('journal_mode = WAL');
     db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
     // See the module comment: NORMAL in WAL is crash-safe; a power loss costs re-sends, not corruption.
     db.pragma('synchronous = NORMAL');
@@ -240,7 +271,12 @@ export function openStore(file: string, opts: OpenStoreOptions): Store {
     db.pragma('cache_size = -8000');
     if (opts.maxPageCount !== undefined) db.pragma(`max_page_count = ${opts.maxPageCount}`);
     prepareSchema(db, file, writer);
-    if (writer) takeLock(db, file, opts.command ?? 'writer', now());
+    if (writer) {
+      takeLock(db, file, opts.command ?? 'writer', now());
+      // Only once the lock is ours: a store a load holds is in rollback-journal mode (see beginLoad), and
+      // leaving it needs the file to itself, which would only wait for the busy timeout and then fail.
+      db.pragma('journal_mode = WAL');
+    }
     return new CheckpointStore(db, file, opts.mode, now);
   } catch (err) {
     db.close();

@@ -73,6 +73,31 @@ export function openConnection(file: string, writer: boolean, busyTimeoutMs: num
   }
 }
 
+/**
+ * Rolls back the journal of a bulk load that was killed mid-commit (see Store.beginLoad), as SQLite does
+ * on the first read of any read-write connection; a read-only one refuses with SQLITE_READONLY_ROLLBACK.
+ * A journal is hot only when no live connection holds the store's write lock, so this never races a writer.
+ */
+export function rollBackHotJournal(file: string, busyTimeoutMs: number): void {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { fileMustExist: true, timeout: busyTimeoutMs });
+    db.pragma('user_version', { simple: true });
+  } catch (err) {
+    const code = String((err as { code?: unknown }).code);
+    if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN')) {
+      throw new StoreError(
+        `The checkpoint store ${file} holds the journal of a load that was stopped mid-write (${file}-journal), which must be rolled back before the store can be read, and this process cannot write the store or its directory. Run the same command as the store's owner, or any nexus-backfill load or run on it, which rolls the journal back.`,
+        'store_readonly',
+        { cause: err },
+      );
+    }
+    throw translateError(err, file);
+  } finally {
+    db?.close();
+  }
+}
+
 /** A non-empty file must start with SQLite's magic header, or it is not ours. */
 function checkHeader(file: string): void {
   let fd: number | undefined;
@@ -152,16 +177,18 @@ function holderAlive(holder: LockHolder & { procStart: string | null }): boolean
 
 /** Takes the one-writer lock, or throws store_locked naming the live holder. Takes over a lock whose holder is gone. */
 export function takeLock(db: Database.Database, file: string, command: string, now: number): void {
+  const refuse = (row: LockHolder) =>
+    new StoreError(
+      `The checkpoint store ${file} is in use by another nexus-backfill ${row.command} (pid ${row.pid} on ${row.host}, since ${new Date(row.since).toISOString()}). Wait for it to finish or stop it; only one run or load may write to a store at a time.`,
+      'store_locked',
+    );
+  // Read first: a reader gets in between the holder's commits at once, where the write transaction below has
+  // to wait for a moment when the holder has none open (a load, in rollback-journal mode, nearly always has).
+  const holder = readLock(db);
+  if (holder) throw refuse(holder);
   db.transaction(() => {
-    const row = db.prepare(`SELECT pid, host, proc_start AS procStart, command, since FROM writer_lock WHERE id = 1`).get() as
-      | (LockHolder & { procStart: string | null })
-      | undefined;
-    if (row && holderAlive(row)) {
-      throw new StoreError(
-        `The checkpoint store ${file} is in use by another nexus-backfill ${row.command} (pid ${row.pid} on ${row.host}, since ${new Date(row.since).toISOString()}). Wait for it to finish or stop it; only one run or load may write to a store at a time.`,
-        'store_locked',
-      );
-    }
+    const row = readLock(db);
+    if (row) throw refuse(row);
     db.prepare(`INSERT OR REPLACE INTO writer_lock (id, pid, host, proc_start, command, since) VALUES (1, ?, ?, ?, ?, ?)`).run(
       process.pid,
       os.hostname(),
