@@ -14,8 +14,8 @@ import type { StageCounts, StageRecord } from './types.js';
  * for 1.3 KB tickets, which a read of one body from it copies whole.
  */
 const SEGMENT_RECORDS = 16;
-/** Item columns of the multi-row staging INSERT, in order. */
-const STAGE_COLS = 13;
+/** Values bound per row of the multi-row staging INSERT; those common to the run are bound once, by name. */
+const STAGE_COLS = 8;
 
 type Row = Record<string, any>;
 
@@ -97,28 +97,22 @@ export class Stager {
     if (s.stageSlice!.get(jobId, run[0]!.sourceId) !== undefined) return [...run];
     const parts = run.map((r) => (typeof r.payload === 'string' ? Buffer.from(r.payload, 'utf8') : r.payload));
     const segId = s.segmentInsert!.run(Buffer.concat(parts)).lastInsertRowid;
+    const offsets = new Array<number>(run.length);
+    for (let k = 0, off = 0; k < run.length; off += parts[k]!.byteLength, k++) offsets[k] = off;
     const params: unknown[] = new Array(run.length * STAGE_COLS);
-    let off = 0;
     for (let k = 0; k < run.length; k++) {
       const r = run[k]!;
-      const len = parts[k]!.byteLength;
       let j = k * STAGE_COLS;
-      params[j++] = jobId;
       params[j++] = r.sourceId;
       params[j++] = r.reason === undefined ? 'pending' : 'invalid';
       params[j++] = r.hash;
       params[j++] = r.reason ?? null;
-      params[j++] = fileId;
       params[j++] = r.line;
       params[j++] = r.index ?? null;
-      params[j++] = now;
-      params[j++] = segId;
-      params[j++] = off;
-      params[j++] = len;
-      params[j++] = now;
-      off += len;
+      params[j++] = offsets[k];
+      params[j++] = parts[k]!.byteLength;
     }
-    const inserted = this.#manyStatement(run.length).run(params).changes;
+    const inserted = this.#manyStatement(run.length).run(params, { job: jobId, file: fileId, now, seg: segId }).changes;
     if (inserted === run.length) {
       for (const r of run) {
         if (r.reason === undefined) counts.new++;
@@ -132,13 +126,11 @@ export class Stager {
     }
     // Some were skipped: a record was inserted if its key's item points at its own slice of this segment.
     const rest: StageRecord[] = [];
-    off = 0;
     for (let k = 0; k < run.length; k++) {
       const r = run[k]!;
       const at = s.stageSlice!.get(jobId, r.sourceId) as Row;
-      if (at.seg_id === segId && at.seg_off === off) counts[r.reason === undefined ? 'new' : 'invalid']++;
+      if (at.seg_id === segId && at.seg_off === offsets[k]) counts[r.reason === undefined ? 'new' : 'invalid']++;
       else rest.push(r);
-      off += parts[k]!.byteLength;
     }
     return rest;
   }
@@ -173,9 +165,11 @@ export class Stager {
       // OR IGNORE, which no constraint can make fail half-way: a statement that could keeps a statement journal,
       // and with 16 KB pages that spilled to a temp file (3x the writes of the load itself, measured with
       // strace). A row skipped for any reason is handled by the record-by-record rules, which fail loudly.
+      // What the run shares (job, file, time, segment) is bound once, by name, rather than in every row: each
+      // bound value is a call into the addon (~0.4 us less CPU per record, measured on 200,000 rows alone).
       stmt = this.#db.prepare(
         `INSERT OR IGNORE INTO items (job_id, source_id, state, hash, reason, file_id, line, elem, staged_at, seg_id, seg_off, seg_len, updated_at) VALUES ${new Array(rows)
-          .fill(`(${new Array(STAGE_COLS).fill('?').join(', ')})`)
+          .fill(`(@job, ?, ?, ?, ?, @file, ?, ?, @now, @seg, ?, ?, @now)`)
           .join(', ')}`,
       );
       this.#many.set(rows, stmt);
