@@ -259,14 +259,14 @@ export class CheckpointStore {
       let mode: unknown;
       try {
         this.#db.pragma('busy_timeout = 250');
-        mode = this.#db.pragma('journal_mode = DELETE', { simple: true });
+        mode = this.#db.pragma('journal_mode = TRUNCATE', { simple: true });
       } catch (err) {
         if (!String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw err;
         mode = 'wal';
       } finally {
         this.#db.pragma(`busy_timeout = ${timeout}`);
       }
-      if (mode !== 'delete') return false;
+      if (mode !== 'truncate') return false;
       this.#bulk = true;
       // See the module comment in index.ts: a rollback journal is power-loss safe with FULL, not with NORMAL.
       this.#db.pragma('synchronous = FULL');
