@@ -231,9 +231,9 @@ export async function stageFiles(opts: StageFilesOptions): Promise<StageReport> 
   const parseHereAt = nWorkers * 16;
   // Cleared once every file is staged: until then, `run` refuses the job (see Store.setUnfinishedLoad).
   if (!stopHere()) store.setUnfinishedLoad(name, { files: [...opts.files], startedAt: Date.now() });
-  // Records are written once instead of twice (see Store.beginLoad); a store someone else has open loads as it is.
-  store.beginLoad();
   try {
+    // Records are written once instead of twice (see Store.beginLoad); a store someone else has open loads as it is.
+    store.beginLoad();
     for (const file of opts.files) {
       if (stopHere()) break;
       const report: FileReport = { file, format: 'ndjson', records: 0, invalid: 0, cleared: 0 };

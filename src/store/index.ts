@@ -21,11 +21,12 @@
  * empties the journal at a commit where DELETE removes it and creates it
  * again, with an fsync of the directory each time (~1.5 % faster). Its
  * commits fsync the journal before the database is touched (`synchronous =
- * FULL`, which this mode needs to be safe on power loss, where NORMAL is
- * enough in WAL). A kill -9 leaves a hot journal that the next connection
- * rolls back (a reader too, see openStore), giving the last commit; readers
- * wait (busy timeout) during a commit instead of reading beside it. The switch
- * needs the store to itself: with another connection open, the load stays WAL.
+ * FULL`: in this mode NORMAL leaves a small chance of a corrupt file after a
+ * power loss, where in WAL it does not). A kill -9 leaves a hot journal that
+ * the next connection rolls back (a reader too, see openStore), giving the
+ * last commit; readers wait (busy timeout) during a commit instead of reading
+ * beside it. The switch needs the store to itself: with another connection
+ * open, the load stays WAL.
  *
  * Usage by the engine:
  * ```ts
