@@ -59,6 +59,11 @@ export function dbFlag(db: string): string {
   return ` --db ${shellWord(db)}`;
 }
 
+/** The `load` that finishes an unfinished load of `job` (see Store.setUnfinishedLoad): the same files again. */
+export function finishLoadCommand(job: string, files: readonly string[], db: string): string {
+  return `nexus-backfill load ${job} ${files.map(shellWord).join(' ')}${dbFlag(db)}`;
+}
+
 /** `s` as one word of a POSIX shell command line: as it is when that is safe, else single-quoted. */
 export function shellWord(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;

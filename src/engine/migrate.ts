@@ -19,7 +19,7 @@ import { createSender, type Sender } from './sender.js';
 import { emptyResponses } from './metrics.js';
 import { classify, classifyResponse } from './outcome.js';
 import { redact } from '../auth/redact.js';
-import { dbFlag, shellWord } from '../cli/options.js';
+import { finishLoadCommand } from '../cli/options.js';
 import type { ResponseCounts } from '../store/index.js';
 
 export const BRANDS_JOB = 'zendesk-brands';
@@ -252,7 +252,7 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateResult> {
 function refuseUnfinishedLoads(store: Store, db: string, names: readonly string[], stageOnly: ReadonlySet<string>): void {
   const unfinished = Object.entries(store.unfinishedLoads()).filter(([job]) => names.includes(job) || stageOnly.has(job));
   if (unfinished.length === 0) return;
-  const lines = unfinished.map(([job, l]) => `  nexus-backfill load ${job} ${l.files.map(shellWord).join(' ')}${dbFlag(db)}   (stopped, started ${new Date(l.startedAt).toISOString()})`);
+  const lines = unfinished.map(([job, l]) => `  ${finishLoadCommand(job, l.files, db)}   (stopped, started ${new Date(l.startedAt).toISOString()})`);
   throw new UsageError(
     `The last load of ${unfinished.map(([job]) => job).join(', ')} did not finish, so the store may hold an older copy of a record that comes again later in its files. Nothing was sent. Finish it by loading the same files again (staged records add nothing), or load the files you mean to migrate:\n${lines.join('\n')}`,
   );

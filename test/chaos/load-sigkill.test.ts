@@ -139,6 +139,8 @@ describe('SIGTERM / SIGINT during load', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout).jobs['zendesk-tickets']).toEqual({ new: N - staged, unchanged: staged, changed: 0, invalid: 0 });
     const status = JSON.parse((await runCli(['status', '--db', db, '--json'])).stdout);
+    expect(status.unfinished_loads).toEqual({});
+    expect((await runCli(['status', '--db', db])).stdout).not.toMatch(/stopped before the end|once that load finishes/);
     expect(status.jobs).toEqual(clean);
     expect(status.jobs['zendesk-tickets']).toEqual({ pending: N, inflight: 0, done: 0, failed: 0, dead: 0, invalid: 0 });
     expect(expectPrefix(db)).toBe(N);
@@ -167,7 +169,14 @@ describe('SIGTERM / SIGINT during load', () => {
       expect(Number(fresh!.replaceAll(',', ''))).toBe(staged);
       // --json: the report of what was staged, marked interrupted.
       expect(JSON.parse(r.stdout)).toMatchObject({ jobs: { 'zendesk-tickets': { new: staged, unchanged: 0, changed: 0, invalid: 0 } }, interrupted: true });
-      expect(JSON.parse((await runCli(['status', '--db', db, '--json'])).stdout).writer).toBeNull();
+      const status = JSON.parse((await runCli(['status', '--db', db, '--json'])).stdout);
+      expect(status.writer).toBeNull();
+      // status says the load is unfinished, and which load finishes it (run refuses the job until then).
+      expect(status.unfinished_loads).toEqual({ 'zendesk-tickets': { files: [file], started_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } });
+      const text = (await runCli(['status', '--db', db])).stdout;
+      expect(text).toContain(`The last load of zendesk-tickets stopped before the end of its files, so nexus-backfill run refuses it until a load of it finishes.`);
+      expect(text).toContain(`  nexus-backfill load zendesk-tickets ${file} --db ${db}   (started `);
+      expect(text).toMatch(/ETA for what is pending: .*; once that load finishes, nexus-backfill run --db /);
       expect(lockRows(db)).toEqual([]);
       await expectRerunFinishes(db, staged);
     },

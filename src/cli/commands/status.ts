@@ -1,8 +1,8 @@
 /** `status [job..]`: items per state per job, the writer (if any) and the last runs. */
 import type { Argv } from 'yargs';
 import { requireStagedJobs, type CommandSpec } from './command.js';
-import { dbFlag, type GlobalArgs } from '../options.js';
-import { openStore, type StateCounts, type RunInfo, type LockHolder } from '../../store/index.js';
+import { dbFlag, finishLoadCommand, type GlobalArgs } from '../options.js';
+import { openStore, type StateCounts, type RunInfo, type LockHolder, type UnfinishedLoad } from '../../store/index.js';
 import { DEFAULT_WINDOWS, ITEM_STATES } from '../../types.js';
 import { formatWindow } from '../../duration.js';
 import { estimateEta, formatEta, windowsOf, type Eta } from '../../report/throughput.js';
@@ -16,6 +16,8 @@ export interface StatusReport {
   eta: Eta & { windows: string[] };
   /** Jobs whose items are staged for lookup only and never sent (the Zendesk brands export). */
   stageOnly: string[];
+  /** Jobs shown whose last load has not finished (running, or stopped partway): `run` refuses them until one does. */
+  unfinished: Record<string, UnfinishedLoad>;
 }
 
 /** Names of the stage-only jobs; the bundled ones when the user's job directory cannot be loaded (status still answers). */
@@ -37,7 +39,8 @@ export async function readStatus(db: string, jobs?: string[], jobsDir?: string):
     // Stage-only items stay pending for good: they are read by runs, never sent.
     const pending = Object.entries(counts).reduce((a, [name, c]) => (stageOnly.has(name) ? a : a + c.pending + c.inflight), 0);
     const eta = { ...estimateEta(pending, windows, pace), windows: windows.map(formatWindow) };
-    return { jobs: counts, runs, writer: store.lockHolder(), eta, stageOnly: Object.keys(counts).filter((n) => stageOnly.has(n)) };
+    const unfinished = Object.fromEntries(Object.entries(store.unfinishedLoads()).filter(([name]) => name in counts));
+    return { jobs: counts, runs, writer: store.lockHolder(), eta, stageOnly: Object.keys(counts).filter((n) => stageOnly.has(n)), unfinished };
   } finally {
     store.close();
   }
@@ -71,14 +74,24 @@ export const statusCommand: CommandSpec = {
   handler: async (args: GlobalArgs & { jobs?: string[] }) => {
     const s = await readStatus(args.db, args.jobs, args['jobs-dir']);
     if (args.json) {
-      process.stdout.write(`${JSON.stringify({ jobs: s.jobs, runs: s.runs.map((r) => ({ run_id: r.id, started_at: new Date(r.startedAt).toISOString(), finished_at: r.finishedAt === null ? null : new Date(r.finishedAt).toISOString(), outcome: r.outcome })), writer: s.writer, eta: s.eta, stage_only: s.stageOnly })}\n`);
+      process.stdout.write(`${JSON.stringify({ jobs: s.jobs, runs: s.runs.map((r) => ({ run_id: r.id, started_at: new Date(r.startedAt).toISOString(), finished_at: r.finishedAt === null ? null : new Date(r.finishedAt).toISOString(), outcome: r.outcome })), writer: s.writer, eta: s.eta, stage_only: s.stageOnly, unfinished_loads: Object.fromEntries(Object.entries(s.unfinished).map(([job, l]) => [job, { files: l.files, started_at: new Date(l.startedAt).toISOString() }])) })}\n`);
       return 0;
     }
     if (Object.keys(s.jobs).length === 0) process.stdout.write('No items staged yet: nexus-backfill load <job> <file..>\n');
     else process.stdout.write(`${table(s.jobs, s.stageOnly)}\n`);
+    const unfinished = Object.entries(s.unfinished);
+    if (unfinished.length && s.writer?.command === 'load') {
+      process.stdout.write(`\nBeing loaded: ${unfinished.map(([job]) => job).join(', ')}; nexus-backfill run sends nothing of it until the load finishes.\n`);
+    } else if (unfinished.length) {
+      // The ETA below counts these items too; say first why a run would refuse them.
+      process.stdout.write(
+        `\nThe last load of ${unfinished.map(([job]) => job).join(', ')} stopped before the end of its files, so nexus-backfill run refuses it until a load of it finishes. The same load again finishes it (staged records add nothing):\n${unfinished.map(([job, l]) => `  ${finishLoadCommand(job, l.files, args.db)}   (started ${new Date(l.startedAt).toISOString()})`).join('\n')}\n`,
+      );
+    }
     if (s.eta.seconds) {
       const basis = s.eta.basis === 'recent' ? "the last run's pace" : `the limits ${s.eta.windows.join(' and ')}`;
-      process.stdout.write(`\nETA for what is pending: ${formatEta(s.eta.seconds)} at ${s.eta.items_per_s} items/s (${basis}); nexus-backfill run${dbFlag(args.db)} sends it.\n`);
+      const then = unfinished.length ? 'once that load finishes, ' : '';
+      process.stdout.write(`\nETA for what is pending: ${formatEta(s.eta.seconds)} at ${s.eta.items_per_s} items/s (${basis}); ${then}nexus-backfill run${dbFlag(args.db)} sends it.\n`);
     }
     if (s.writer) process.stdout.write(`\nIn use by nexus-backfill ${s.writer.command} (pid ${s.writer.pid} on ${s.writer.host}, since ${new Date(s.writer.since).toISOString()}).\n`);
     if (s.runs.length) {
