@@ -97,9 +97,12 @@ describe('report: throughput across real runs', () => {
     for (const s of summaries) expect(html).toContain(s.run_id);
   });
 
-  it('names a job that no run touched and the store does not hold', async () => {
-    const r = await report(['zendesk-nothing', '--json']);
-    expect(JSON.parse(r.stdout).runs).toEqual([]);
-    expect(r.stderr).toContain('No run touched zendesk-nothing');
+  it('refuses a job that no run touched and the store does not hold (exit 1, no empty report)', async () => {
+    for (const args of [['zendesk-nothing', '--json'], ['zendesk-nothing'], ['zendesk-organizations', 'zendesk-nothing']]) {
+      const r = await runCli(['report', '--db', db, ...args]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('No run touched zendesk-nothing and the store holds no items for it: check the name');
+    }
   });
 });

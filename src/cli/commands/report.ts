@@ -11,7 +11,7 @@ import { UsageError } from '../../errors.js';
 import { openStore, type MetricsRow } from '../../store/index.js';
 import { computeThroughput, formatThroughput, selectRuns, type ThroughputReport } from '../../report/throughput.js';
 import { renderHtml } from '../../report/html.js';
-import type { GlobalArgs } from '../options.js';
+import { writeFailure, type GlobalArgs } from '../options.js';
 import type { CommandSpec } from './command.js';
 
 interface ReportArgs extends GlobalArgs {
@@ -53,7 +53,8 @@ export const reportCommand: CommandSpec = {
     const say = (text: string) => (args.json ? process.stderr : process.stdout).write(`${text}\n`);
     const unknown = jobs.filter((j) => !report.runs.some((r) => r.jobs.includes(j)) && Object.values(report.items[j] ?? {}).every((n) => n === 0));
     if (unknown.length) {
-      process.stderr.write(`No run touched ${unknown.join(', ')} and the store holds no items for ${unknown.length === 1 ? 'it' : 'them'}: check the name (nexus-backfill status lists the jobs with items).\n`);
+      // An empty report with exit 0 would pass a typo off as a job that did nothing.
+      throw new UsageError(`No run touched ${unknown.join(', ')} and the store holds no items for ${unknown.length === 1 ? 'it' : 'them'}: check the name (nexus-backfill status lists the jobs with items).`);
     }
     if (args.html !== undefined) {
       const file = path.resolve(args.html);
@@ -76,8 +77,6 @@ function writePrivate(file: string, text: string): void {
     writeFileSync(file, text, { mode: 0o600 });
     chmodSync(file, 0o600);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
-    throw new UsageError(`Could not write the HTML report to ${file}: ${why}. Pass --html with a path in a writable directory.`, { cause: err });
+    throw new UsageError(`Could not write the HTML report to ${file}: ${writeFailure(err)}. Pass --html with a path in a writable directory.`, { cause: err });
   }
 }
