@@ -59,6 +59,15 @@ export function dbFlag(db: string): string {
   return ` --db ${shellWord(db)}`;
 }
 
+/** Why a file the user named (--html, --output) could not be written, in words. */
+export function writeFailure(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'its directory does not exist';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EISDIR') return 'it is a directory';
+  return (err as Error).message;
+}
+
 /** The `load` that finishes an unfinished load of `job` (see Store.setUnfinishedLoad): the same files again. */
 export function finishLoadCommand(job: string, files: readonly string[], db: string): string {
   return `nexus-backfill load ${job} ${files.map(shellWord).join(' ')}${dbFlag(db)}`;

@@ -4,7 +4,7 @@
  * stage-only job is not sent; plus export-failed --json as one document and
  * the bundled sample migrating against the `sim` command as it is.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimClient, startSimulator, type Simulator } from '../../src/sim/index.js';
@@ -82,6 +82,18 @@ describe('cli guards', () => {
     expect(doc.items[0]).toMatchObject({ key: 'zendesk-users:1001', state: 'invalid', line: 1, file: path.join(ROOT, 'data/sample/tickets.ndjson') });
     expect(r.stderr).toContain(`correct the 400 invalid line(s) in the export, then load it again: nexus-backfill load zendesk-users <file> --db ${db}`);
     expect(r.stderr).not.toContain('retry');
+
+    // --output: a path that cannot be written is a usage error up front; an existing file is narrowed to 0600.
+    const missing = path.join(tmp.dir, 'no-such-dir', 'failed.ndjson');
+    const bad = await runCli(['export-failed', 'zendesk-users', '--db', db, '-o', missing]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe(`nexus-backfill: Could not write the failed items to ${missing}: its directory does not exist. Pass --output with a path in a writable directory.\n`);
+    const out = path.join(tmp.dir, 'failed.ndjson');
+    writeFileSync(out, 'old\n', { mode: 0o644 });
+    const ok = await runCli(['export-failed', 'zendesk-users', '--db', db, '-o', out]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    expect(readFileSync(out, 'utf8').trim().split('\n')).toHaveLength(400);
   });
 });
 

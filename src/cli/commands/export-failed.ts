@@ -1,10 +1,12 @@
 /** `nexus-backfill export-failed <job>`: every failed, dead and invalid item as NDJSON with its last error. */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, fchmodSync, openSync } from 'node:fs';
+import path from 'node:path';
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Argv } from 'yargs';
+import { UsageError } from '../../errors.js';
 import { openStore } from '../../store/index.js';
-import { dbFlag, type GlobalArgs } from '../options.js';
+import { dbFlag, writeFailure, type GlobalArgs } from '../options.js';
 import { requireStagedJobs, type CommandSpec } from './command.js';
 
 interface ExportArgs extends GlobalArgs {
@@ -23,7 +25,21 @@ export const exportFailedCommand: CommandSpec = {
       .example('$0 export-failed zendesk-tickets --json', 'The same as one JSON document: {"job", "items": [...]}'),
   handler: async (args: ExportArgs) => {
     const store = openStore(args.db, { mode: 'reader' });
-    const out: Writable = args.output ? createWriteStream(args.output, { mode: 0o600 }) : process.stdout;
+    let out: Writable = process.stdout;
+    if (args.output) {
+      const file = path.resolve(args.output);
+      try {
+        // Opened here, so a path that cannot be written is an error now, not an 'error' event mid-export
+        // ("unexpected error"). 0600 like every file this tool writes (the items hold customer data), also
+        // when the file exists already.
+        const fd = openSync(file, 'w', 0o600);
+        fchmodSync(fd, 0o600);
+        out = createWriteStream('', { fd });
+      } catch (err) {
+        store.close();
+        throw new UsageError(`Could not write the failed items to ${file}: ${writeFailure(err)}. Pass --output with a path in a writable directory.`, { cause: err });
+      }
+    }
     const write = async (text: string) => {
       if (!out.write(text)) await once(out, 'drain');
     };
