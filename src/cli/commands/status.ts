@@ -80,12 +80,13 @@ export const statusCommand: CommandSpec = {
     if (Object.keys(s.jobs).length === 0) process.stdout.write('No items staged yet: nexus-backfill load <job> <file..>\n');
     else process.stdout.write(`${table(s.jobs, s.stageOnly)}\n`);
     const unfinished = Object.entries(s.unfinished);
+    const it = unfinished.length === 1 ? 'it' : 'them';
     if (unfinished.length && s.writer?.command === 'load') {
-      process.stdout.write(`\nBeing loaded: ${unfinished.map(([job]) => job).join(', ')}; nexus-backfill run sends nothing of it until the load finishes.\n`);
+      process.stdout.write(`\nBeing loaded: ${unfinished.map(([job]) => job).join(', ')}; nexus-backfill run refuses ${it} until the load finishes.\n`);
     } else if (unfinished.length) {
       // The ETA below counts these items too; say first why a run would refuse them.
       process.stdout.write(
-        `\nThe last load of ${unfinished.map(([job]) => job).join(', ')} stopped before the end of its files, so nexus-backfill run refuses it until a load of it finishes. The same load again finishes it (staged records add nothing):\n${unfinished.map(([job, l]) => `  ${finishLoadCommand(job, l.files, args.db)}   (started ${new Date(l.startedAt).toISOString()})`).join('\n')}\n`,
+        `\nThe last load of ${unfinished.map(([job]) => job).join(', ')} stopped before the end of its files, so nexus-backfill run refuses ${it} until a load of ${it} finishes. The same load again finishes it (staged records add nothing):\n${unfinished.map(([job, l]) => `  ${finishLoadCommand(job, l.files, args.db)}   (started ${new Date(l.startedAt).toISOString()})`).join('\n')}\n`,
       );
     }
     if (s.eta.seconds) {
