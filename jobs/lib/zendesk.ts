@@ -85,8 +85,9 @@ export function present(o: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** For users and organizations, which NexusCore cannot update: the item fails saying why. */
-export function noUpdate(what: string, id: unknown, targetId: string | undefined): ItemRejectedError {
+export function noUpdate(what: 'user' | 'organization', id: unknown, targetId: string | undefined): ItemRejectedError {
+  const one = what === 'user' ? 'a user' : 'an organization';
   return new ItemRejectedError(
-    `Zendesk ${what} ${String(id)} changed after it was created in NexusCore (id ${targetId ?? 'unknown'}), but the API cannot update a ${what} (there is no PATCH for it); the change was not applied. Edit it in NexusCore by hand if it matters.`,
+    `Zendesk ${what} ${String(id)} changed after it was created in NexusCore (id ${targetId ?? 'unknown'}), but the API cannot update ${one} (there is no PATCH for it); the change was not applied. Edit it in NexusCore by hand if it matters.`,
   );
 }

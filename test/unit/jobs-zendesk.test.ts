@@ -220,6 +220,7 @@ describe('zendesk-organizations', () => {
     const body = organizations.map(o, refs({}), create()).body as Record<string, any>;
     expect(body).toMatchObject({ external_id: '35436', name: 'One Organization', domain_names: ['example.com', 'test.com'], details: 'This is a kind of organization', tags: ['enterprise', 'other_tag'] });
     expect(body.notes).toMatch(/^\[Zendesk import\] /);
+    expect(() => organizations.map(o, refs({}), { mode: 'update', targetId: 'o1', brands: noBrands })).toThrow(/the API cannot update an organization \(there is no PATCH for it\)/);
     expect(JSON.parse(body.notes.replace('[Zendesk import] ', ''))).toEqual({
       organization_fields: { org_dropdown: 'option_1', org_decimal: 5.2 },
       shared_tickets: true,
