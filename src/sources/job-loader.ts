@@ -1,7 +1,7 @@
 /**
  * Finds and checks job definitions: the bundled `jobs/` next to this package
  * (jobs/*.ts from the sources, dist/jobs/*.js once built) and a user's
- * `--jobs-dir` (.ts loaded through tsx, .js/.mjs imported). Every problem is
+ * `--jobs-dir` (.ts loaded through tsx, .js/.mjs/.cjs imported). Every problem is
  * reported at once, each naming the file and what is wrong.
  */
 import { readdirSync, statSync } from 'node:fs';
@@ -30,7 +30,7 @@ function jobFiles(dir: string): string[] {
   const running = import.meta.url.endsWith('.ts') ? /\.ts$/ : /\.js$/;
   return readdirSync(dir)
     .filter((f) => !f.endsWith('.d.ts') && !f.includes('.test.'))
-    .filter((f) => (dir === bundledJobsDir() ? running.test(f) : /\.(m?js|[cm]?ts)$/.test(f)))
+    .filter((f) => (dir === bundledJobsDir() ? running.test(f) : /\.([cm]?js|[cm]?ts)$/.test(f)))
     .map((f) => path.join(dir, f))
     .filter((f) => statSync(f).isFile())
     .sort();

@@ -1,5 +1,5 @@
 /**
- * Importing a job module: `.js`/`.mjs` with import(), `.ts` through tsx's
+ * Importing a job module: `.js`/`.mjs`/`.cjs` with import(), `.ts` through tsx's
  * `tsImport` so users need no build step. When this module itself runs from
  * TypeScript (vitest, tsx), a TypeScript loader is already in place: `.ts` is
  * imported directly, so jobs share the caller's module instances.

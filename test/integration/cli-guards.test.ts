@@ -111,6 +111,20 @@ describe('job files that cannot be loaded', () => {
   });
 });
 
+describe('job files in CommonJS', () => {
+  it('a .cjs job file is loaded like a .js one (it used to be skipped without a word)', async () => {
+    const dir = path.join(tmp.dir, 'cjs-jobs');
+    mkdirSync(dir);
+    writeFileSync(
+      path.join(dir, 'notes.cjs'),
+      "module.exports = { name: 'legacy-notes', scopes: ['tickets:write'], resource: 'tickets', parse: (r) => ({ ok: true, record: r }), key: (r) => String(r.id), map: (r) => ({ method: 'POST', path: '/v1/tickets', body: { external_id: String(r.id) } }) };\n",
+    );
+    const r = await runCli(['jobs', '--jobs-dir', dir, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).jobs).toContainEqual(expect.objectContaining({ name: 'legacy-notes', scopes: ['tickets:write'] }));
+  });
+});
+
 describe('the sim command and the bundled sample', () => {
   it("resolves the sample's brands by subdomain: the sample migrates against it as it is", async () => {
     const { child, done } = startCli(['sim', '--port', '0', '--no-limit']);
