@@ -61,6 +61,11 @@ function emptyCounts(): StateCounts {
   return Object.fromEntries(ITEM_STATES.map((s) => [s, 0])) as StateCounts;
 }
 
+/** Another connection kept the store busy past the busy timeout. */
+function isBusy(err: unknown): boolean {
+  return String((err as { code?: unknown } | null)?.code).startsWith('SQLITE_BUSY');
+}
+
 export class CheckpointStore {
   readonly path: string;
   readonly mode: 'writer' | 'reader';
@@ -216,24 +221,23 @@ export class CheckpointStore {
   stage(job: string, file: string | null, records: readonly StageRecord[]): StageCounts {
     return this.#guard(() => {
       const counts: StageCounts = { new: 0, unchanged: 0, changed: 0, invalid: 0 };
-      const stageAll = () => {
-        this.#stager ??= new Stager(this.#db);
-        this.#stager.stage(this.#jobId(job), file, file === null ? null : this.#fileId(file), this.#now(), records, counts);
-      };
-      // Inside beginStaging's transaction, whose owner rolls it all back on any error: a savepoint per call
-      // would journal every page the call touches (to a temp file, with 16 KB pages) for nothing.
-      if (this.#db.inTransaction) stageAll();
-      else this.#db.transaction(stageAll)();
+      this.#staging((st) => st.stage(this.#jobId(job), file, file === null ? null : this.#fileId(file), this.#now(), records, counts));
       return counts;
     });
   }
 
   dropStaleLineKeys(job: string, file: string): number {
-    return this.#guard(() => {
-      this.#stager ??= new Stager(this.#db);
-      const drop = () => this.#stager!.dropStaleLineKeys(this.#jobId(job), this.#fileId(file));
-      return this.#db.inTransaction ? drop() : this.#db.transaction(drop)();
-    });
+    return this.#guard(() => this.#staging((st) => st.dropStaleLineKeys(this.#jobId(job), this.#fileId(file))));
+  }
+
+  /**
+   * Runs staging work inside beginStaging's transaction when one is open, whose owner rolls it all back on any
+   * error (a savepoint per call would journal every page the call touches, to a temp file with 16 KB pages,
+   * for nothing); otherwise in a transaction of its own.
+   */
+  #staging<T>(fn: (stager: Stager) => T): T {
+    const stager = (this.#stager ??= new Stager(this.#db));
+    return this.#db.inTransaction ? fn(stager) : this.#db.transaction(() => fn(stager))();
   }
 
   beginStaging(): void {
@@ -261,7 +265,7 @@ export class CheckpointStore {
         this.#db.pragma('busy_timeout = 250');
         mode = this.#db.pragma('journal_mode = TRUNCATE', { simple: true });
       } catch (err) {
-        if (!String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw err;
+        if (!isBusy(err)) throw err;
         mode = 'wal';
       } finally {
         this.#db.pragma(`busy_timeout = ${timeout}`);
@@ -284,7 +288,7 @@ export class CheckpointStore {
       } catch (err) {
         // A reader kept the store busy past the busy timeout. The store is whole in either mode, and the next
         // writer to open it switches it back to WAL: not a reason to fail a load that committed everything.
-        if (String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY')) return;
+        if (isBusy(err)) return;
         throw err;
       }
       this.#db.pragma('synchronous = NORMAL');
