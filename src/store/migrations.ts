@@ -218,6 +218,13 @@ CREATE VIEW id_map (job_id, source_id, target_id, mapped_at) AS
 ALTER TABLE items ADD COLUMN done_hash TEXT;
 UPDATE items SET done_hash = hash WHERE state = 'done';
 `,
+  // 7: line keys (see lineKey) name the file by its whole path, not its name alone. Each is rebuilt from its
+  // item's file, line and element, which are those of the key: a reload then finds the line under the key it
+  // stages it with, instead of adding it again and dropping the old one.
+  `
+UPDATE items SET source_id = '!' || (SELECT path FROM files WHERE files.id = items.file_id) || ':' || line || coalesce('#' || elem, '')
+  WHERE source_id >= '!' AND source_id < '"' AND file_id IS NOT NULL AND line IS NOT NULL;
+`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -5,7 +5,6 @@
  * record by record against what the store holds.
  */
 import type Database from 'better-sqlite3';
-import path from 'node:path';
 import type { StageCounts, StageRecord } from './types.js';
 
 /**
@@ -19,9 +18,13 @@ const STAGE_COLS = 8;
 
 type Row = Record<string, any>;
 
-/** The key of an invalid record without a usable id: `!<file name>:<line>` (`#<index>` for array elements). */
+/**
+ * The key of an invalid record without a usable id: `!<file>:<line>` (`#<index>` for array elements), the file
+ * by the path it is staged under (as in the files table). The whole path, since exports are often named alike
+ * in folders of their own: by the file name alone, two files' bad lines shared keys, and one replaced the other.
+ */
 export function lineKey(file: string | null, line: number, index?: number): string {
-  return `!${file ? path.basename(file) : 'input'}:${line}${index === undefined ? '' : `#${index}`}`;
+  return `!${file ?? 'input'}:${line}${index === undefined ? '' : `#${index}`}`;
 }
 
 /**

@@ -66,7 +66,7 @@ describe('nexus-backfill load / status / jobs', () => {
     const store = openStore(db, { mode: 'reader' });
     const invalid = [...store.iterateItems('zendesk-tickets', ['invalid'])].map((i) => `${path.basename(i.file!)}:${i.line} ${i.sourceId}`);
     store.close();
-    expect(invalid).toEqual(['bad.ndjson.gz:2 !bad.ndjson.gz:2', 'bad.ndjson.gz:3 !bad.ndjson.gz:3', 'bad.ndjson.gz:4 !bad.ndjson.gz:4', 'bad.ndjson.gz:5 3']);
+    expect(invalid).toEqual([`bad.ndjson.gz:2 !${file}:2`, `bad.ndjson.gz:3 !${file}:3`, `bad.ndjson.gz:4 !${file}:4`, 'bad.ndjson.gz:5 3']);
   });
 
   it('a load of many batches (parser threads reuse batch buffers) stages every body byte for byte', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,23 +120,23 @@ describe('the bad-input corpus', () => {
     expect(Object.fromEntries(Object.entries(got).map(([k, v]) => [k, [v.state, v.line]]))).toEqual({
       '1': ['pending', 1],
       '2': ['pending', 2],
-      '!bad.ndjson:4': ['invalid', 4],
-      '!bad.ndjson:5': ['invalid', 5],
-      '!bad.ndjson:6': ['invalid', 6],
-      '!bad.ndjson:7': ['invalid', 7],
-      '!bad.ndjson:8': ['invalid', 8],
+      [`!${file}:4`]: ['invalid', 4],
+      [`!${file}:5`]: ['invalid', 5],
+      [`!${file}:6`]: ['invalid', 6],
+      [`!${file}:7`]: ['invalid', 7],
+      [`!${file}:8`]: ['invalid', 8],
       '5': ['invalid', 9],
-      '!bad.ndjson:10': ['invalid', 10],
+      [`!${file}:10`]: ['invalid', 10],
       '7': ['pending', 11],
       '8': ['pending', 13],
     });
-    expect(got['!bad.ndjson:4']!.reason).toMatch(/not valid JSON/);
-    expect(got['!bad.ndjson:5']!.reason).toBe('expected a JSON object, got a number');
-    expect(got['!bad.ndjson:6']!.reason).toBe('expected a JSON object, got an array');
-    expect(got['!bad.ndjson:7']!.reason).toMatch(/id is missing/);
-    expect(got['!bad.ndjson:8']!.reason).toMatch(/id must be an integer Zendesk id, got "abc"/);
+    expect(got[`!${file}:4`]!.reason).toMatch(/not valid JSON/);
+    expect(got[`!${file}:5`]!.reason).toBe('expected a JSON object, got a number');
+    expect(got[`!${file}:6`]!.reason).toBe('expected a JSON object, got an array');
+    expect(got[`!${file}:7`]!.reason).toMatch(/id is missing/);
+    expect(got[`!${file}:8`]!.reason).toMatch(/id must be an integer Zendesk id, got "abc"/);
     expect(got['5']!.reason).toMatch(/status "deleted" is not one of new, open, pending, hold, solved, closed/);
-    expect(got['!bad.ndjson:10']!.reason).toMatch(/not valid UTF-8/);
+    expect(got[`!${file}:10`]!.reason).toMatch(/not valid UTF-8/);
     expect(JSON.parse(store.getItem('zendesk-tickets', '7')!.payload!).description).toHaveLength(1_000_000);
     expect(Object.values(got).every((i) => i.file === file)).toBe(true);
     store.close();
@@ -166,6 +166,29 @@ describe('re-staging', () => {
     expect((await stageFiles({ store, job: tickets, files: [b], workers: 0 })).counts).toEqual({ new: 1, unchanged: 1, changed: 2, invalid: 0 });
     expect(store.getItem('zendesk-tickets', '1')).toMatchObject({ state: 'pending', mode: 'update', targetId: 'NX-1' });
     expect(store.getItem('zendesk-tickets', '2')).toMatchObject({ state: 'pending', mode: 'create', file: b });
+    store.close();
+  });
+
+  it('keeps the bad lines of two exports named alike in different folders apart, also when one is loaded again', async () => {
+    const store = freshStore();
+    const files = ['2023', '2024'].map((folder) => {
+      mkdirSync(path.join(dir, folder), { recursive: true });
+      return write(path.join(folder, 'tickets.ndjson'), `${JSON.stringify(t(Number(folder)))}\n{"status": "open", "subject": "${folder}"}\n`);
+    });
+    const r = await stageFiles({ store, job: tickets, files, workers: 0 });
+    expect(r.counts).toEqual({ new: 2, unchanged: 0, changed: 0, invalid: 2 });
+    const bad = () =>
+      Object.entries(items(store))
+        .filter(([, v]) => v.state === 'invalid')
+        .map(([k, v]) => [k, v.file, v.line]);
+    const both = files.map((f) => [`!${f}:2`, f, 2]);
+    expect(bad()).toEqual(both);
+    // Loading the 2024 file again drops none of the 2023 file's bad lines (they are not its lines).
+    const again = await stageFiles({ store, job: tickets, files: [files[1]!], workers: 0 });
+    expect(again.counts).toEqual({ new: 0, unchanged: 1, changed: 0, invalid: 1 });
+    expect(again.files[0]!.cleared).toBe(0);
+    expect(bad()).toEqual(both);
+    expect(JSON.parse(store.getItem('zendesk-tickets', `!${files[0]}:2`)!.payload!).subject).toBe('2023');
     store.close();
   });
 });

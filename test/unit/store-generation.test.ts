@@ -171,13 +171,18 @@ describe('send log', () => {
 });
 
 describe('migrations', () => {
-  it('moves a schema-1 store forward, keeping its items and bodies', () => {
+  /** A store as version `v` of the schema left it, with one job (id 1, 'j'), open for the test to fill. */
+  const storeAtVersion = (v: number) => {
     const db = new Database(file);
     db.pragma('journal_mode = WAL');
-    db.exec(MIGRATIONS[0]!);
+    for (const m of MIGRATIONS.slice(0, v)) db.exec(m);
     db.pragma(`application_id = ${APPLICATION_ID}`);
-    db.pragma('user_version = 1');
+    db.pragma(`user_version = ${v}`);
     db.exec(`INSERT INTO jobs (id, name) VALUES (1, 'j')`);
+    return db;
+  };
+  it('moves a schema-1 store forward, keeping its items and bodies', () => {
+    const db = storeAtVersion(1);
     const ins = db.prepare(`INSERT INTO items (job_id, source_id, state, payload, hash, next_payload, next_hash, first_sent_at, sends, err_status, staged_at, updated_at)
       VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`);
     ins.run('1', 'pending', Buffer.from('{"id":1}'), 'h1', null, null, null, 0, null);
@@ -203,12 +208,7 @@ describe('migrations', () => {
     raw.close();
   });
   it('turns the id map of a schema-4 store into a view over items, keeping every mapping', () => {
-    const db = new Database(file);
-    db.pragma('journal_mode = WAL');
-    for (const m of MIGRATIONS.slice(0, 4)) db.exec(m);
-    db.pragma(`application_id = ${APPLICATION_ID}`);
-    db.pragma('user_version = 4');
-    db.exec(`INSERT INTO jobs (id, name) VALUES (1, 'j')`);
+    const db = storeAtVersion(4);
     const ins = db.prepare(`INSERT INTO items (job_id, source_id, state, hash, target_id, staged_at, updated_at, done_at) VALUES (1, ?, ?, 'h', ?, 0, 0, ?)`);
     ins.run('1', 'done', 'T1', 100);
     // A map row whose item lost its target id (never written apart, but the migration must not drop it).
@@ -234,5 +234,24 @@ describe('migrations', () => {
       { source_id: '3', target_id: 'T3' },
     ]);
     raw.close();
+  });
+  it('rebuilds the line keys of a schema-6 store with the whole path of their file', () => {
+    const db = storeAtVersion(6);
+    db.exec(`INSERT INTO files (id, path) VALUES (1, '/exports/2023/tickets.ndjson'), (2, '/exports/2023/tickets.json')`);
+    const ins = db.prepare(`INSERT INTO items (job_id, source_id, state, hash, reason, file_id, line, elem, staged_at, updated_at) VALUES (1, ?, ?, 'h', ?, ?, ?, ?, 0, 0)`);
+    ins.run('!tickets.ndjson:2', 'invalid', 'not valid JSON', 1, 2, null);
+    ins.run('!tickets.json:7#3', 'invalid', 'id is missing', 2, 7, 3);
+    ins.run('!input:4', 'invalid', 'not valid JSON', null, 4, null);
+    ins.run('12', 'invalid', 'status is missing', 1, 5, null);
+    db.close();
+
+    const s = open();
+    expect(s.getItem('j', '!/exports/2023/tickets.ndjson:2')).toMatchObject({ state: 'invalid', line: 2, reason: 'not valid JSON' });
+    expect(s.getItem('j', '!/exports/2023/tickets.json:7#3')).toMatchObject({ state: 'invalid', line: 7, index: 3 });
+    expect(s.getItem('j', '!tickets.ndjson:2')).toBeNull();
+    // Without a file (records staged from no file), and keys that are ids, stay as they are.
+    expect(s.getItem('j', '!input:4')).toMatchObject({ line: 4 });
+    expect(s.getItem('j', '12')).toMatchObject({ line: 5 });
+    s.close();
   });
 });
