@@ -2,7 +2,8 @@
  * Store and staging figures (issue 3):
  * - staging NDJSON tickets of about 1 KB, items/s (goal >= 100,000), and the
  *   peak RSS of that load at 1,000,000 items (goal <= 200 MB), measured in a
- *   child process that does only the load;
+ *   child process that does only the load, three times into a new store: the
+ *   median rate and the highest peak RSS;
  * - claiming a page of 500 due items from 1,000,000 items of which 900,000 are
  *   done (goal <= 5 ms), median of repeated claims;
  * - beside it, the reference the issue gives for that goal ("a straightforward
@@ -35,13 +36,34 @@ export const storeBench: BenchSuite = async ({ quick, tmpDir, log }) => {
   flushToDisk(file);
   const avgBytes = statSync(file).size / n;
   log(`average ticket: ${avgBytes.toFixed(0)} bytes; staging ...`);
-  const { stdout } = await run(process.execPath, [path.join(here, 'store-load-child.js'), path.join(tmpDir, 'stage.sqlite'), 'zendesk-tickets', file], {
-    maxBuffer: 1 << 20,
+  // Three loads, each into a new store, like the other figures' three pairs: one load is at the mercy of the
+  // moment on a shared machine. On this VM the first load after the export is written is the slowest: memory
+  // the guest has not touched for a while costs ~5x as much to write the first time (a 1.3 GB file: 41-52 vs
+  // 7-8 us per 16 KB page, right after another 1.3 GB file was deleted), and a load writes a 1.4 GB store.
+  const db = path.join(tmpDir, 'stage.sqlite');
+  const loads: { records: number; elapsedMs: number; cpuUsPerRecord: number; maxRssMb: number; rate: number }[] = [];
+  for (let k = 1; k <= 3; k++) {
+    for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(db + suffix, { force: true });
+    const { stdout } = await run(process.execPath, [path.join(here, 'store-load-child.js'), db, 'zendesk-tickets', file], { maxBuffer: 1 << 20 });
+    const child = JSON.parse(stdout) as Omit<(typeof loads)[number], 'rate'>;
+    if (child.records !== n) throw new Error(`load ${k} staged ${child.records} records, expected ${n}`);
+    loads.push({ ...child, rate: child.records / (child.elapsedMs / 1000) });
+    log(`load ${k}: ${Math.round(loads.at(-1)!.rate)} items/s, ${child.cpuUsPerRecord} us CPU per record, peak RSS ${Math.round(child.maxRssMb)} MB`);
+  }
+  for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(db + suffix, { force: true });
+  const mid = [...loads].sort((a, b) => a.rate - b.rate)[1]!;
+  const rates = loads.map((l) => Math.round(l.rate));
+  figures.push({
+    suite: 'store',
+    name: `staging NDJSON ~${Math.round(avgBytes)} B tickets (${n.toLocaleString('en-US')}), median of 3 loads`,
+    value: Math.round(mid.rate),
+    unit: `items/s (loads in order: ${rates.map((r) => r.toLocaleString('en-US')).join(', ')})`,
+    goal: '>= 100000',
+    met: mid.rate >= 100_000,
+    details: { loads, avgBytes },
   });
-  const child = JSON.parse(stdout) as { records: number; elapsedMs: number; cpuUsPerRecord: number; maxRssMb: number };
-  const rate = child.records / (child.elapsedMs / 1000);
-  figures.push({ suite: 'store', name: `staging NDJSON ~${Math.round(avgBytes)} B tickets (${n.toLocaleString('en-US')})`, value: Math.round(rate), unit: 'items/s', goal: '>= 100000', met: rate >= 100_000, details: { ...child, avgBytes } });
-  figures.push({ suite: 'store', name: `peak RSS staging ${n.toLocaleString('en-US')} items`, value: Math.round(child.maxRssMb), unit: 'MB', goal: '<= 200', met: child.maxRssMb <= 200 });
+  const peak = Math.max(...loads.map((l) => l.maxRssMb));
+  figures.push({ suite: 'store', name: `peak RSS staging ${n.toLocaleString('en-US')} items, highest of 3 loads`, value: Math.round(peak), unit: 'MB', goal: '<= 200', met: peak <= 200 });
   rmSync(file, { force: true });
   figures.push(await versusBaseline(quick ? 50_000 : 100_000, tmpDir, log));
 
