@@ -34,6 +34,14 @@ describe('cli guards', () => {
     expect(existsSync(db)).toBe(false);
   });
 
+  it('a job named after --limit is a job to run, not a second window', async () => {
+    const db = path.join(tmp.dir, 'limit.sqlite');
+    await stageSample(db, { 'zendesk-organizations': SAMPLE_FILES['zendesk-organizations'], 'zendesk-users': SAMPLE_FILES['zendesk-users'] });
+    const r = await runAgainst(sim, db, ['--limit', '600/60s', 'zendesk-organizations', '--limit', '150/10s', '--dry-run', '--no-progress']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Object.keys(JSON.parse(r.stdout).jobs)).toEqual(['zendesk-organizations']);
+  });
+
   it('a job name the store holds no items of is a usage error, naming the jobs it holds', async () => {
     const db = path.join(tmp.dir, 'names.sqlite');
     await stageSample(db, { 'zendesk-organizations': SAMPLE_FILES['zendesk-organizations'] });

@@ -50,6 +50,9 @@ export const runCommand: CommandSpec = {
       .option('limit', {
         type: 'string',
         array: true,
+        // One value per --limit (repeat it for more): with any number, `--limit 300/60s zendesk-tickets` read the
+        // job as a second window and stopped on it.
+        nargs: 1,
         describe: 'Workspace quota N/WINDOW the runner keeps to, repeatable, all at once (600/60s, 150/10s, 10/1s)',
         defaultDescription: DEFAULT_WINDOWS.map(formatWindow).join(' and '),
       })
@@ -85,7 +88,7 @@ export const runCommand: CommandSpec = {
     const timeoutMs = settle(() => parseDuration(args.timeout, '--timeout'));
     if (args['dry-run']) {
       if (problems.length) throw new UsageError(problems.join('\n'));
-      const report = await dryRun({ db: args.db, ...(args['jobs-dir'] ? { jobsDir: args['jobs-dir'] } : {}), jobs });
+      const report = await dryRun({ db: args.db, ...(args['jobs-dir'] ? { jobsDir: args['jobs-dir'] } : {}), ...(args['brand-map'] ? { brandMap: args['brand-map'] } : {}), jobs });
       if (args.json) process.stdout.write(`${JSON.stringify(report)}\n`);
       else process.stdout.write(formatDryRun(report));
       return report.failures.length > 0 || Object.values(report.jobs).some((j) => j.would_fail > 0) ? 2 : 0;
