@@ -7,7 +7,7 @@
  */
 import { openStore } from '../store/index.js';
 import { loadJobs } from '../sources/job-loader.js';
-import { createBrandResolver } from './brands.js';
+import { brandMapFromFile, createBrandResolver } from './brands.js';
 import { selectJobs } from './migrate.js';
 import { createRefs } from './refs.js';
 import { mapItem } from './run.js';
@@ -21,7 +21,7 @@ export interface DryRunReport {
   requests: number;
 }
 
-export async function dryRun(opts: { db: string; jobsDir?: string; jobs: readonly string[]; maxListed?: number }): Promise<DryRunReport> {
+export async function dryRun(opts: { db: string; jobsDir?: string; jobs: readonly string[]; brandMap?: string; maxListed?: number }): Promise<DryRunReport> {
   const allJobs = await loadJobs({ jobsDir: opts.jobsDir });
   // Two read connections: one walks the items while the other answers refs.
   const items = openStore(opts.db, { mode: 'reader' });
@@ -29,7 +29,10 @@ export async function dryRun(opts: { db: string; jobsDir?: string; jobs: readonl
   try {
     const selected = selectJobs(allJobs, opts.jobs, items.counts());
     const refs = createRefs(lookups, { dryRun: true });
-    const brands = createBrandResolver('none', new Map());
+    // A --brand-map is read and applied as a run would (a brand it lacks fails its tickets; an unreadable file
+    // stops here); its subdomains stay unresolved, since resolving them asks NexusCore. Without one, brands
+    // staged from Zendesk also need NexusCore's list: tickets map without brand_id, as when no mapping is in place.
+    const brands = opts.brandMap ? createBrandResolver('file', brandMapFromFile(opts.brandMap, undefined)) : createBrandResolver('none', new Map());
     const report: DryRunReport = { dry_run: true, jobs: {}, failures: [], requests: 0 };
     const maxListed = opts.maxListed ?? 50;
     for (const { job } of selected) {

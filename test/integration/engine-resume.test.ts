@@ -3,7 +3,7 @@
  * key may have expired settled by lookup instead of re-sent, and a laptop
  * sleep (SIGSTOP past the token lifetime, then SIGCONT) that fails nothing.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
@@ -48,6 +48,20 @@ describe('resume', () => {
     // No run yet: the ETA is at the documented quota, whose slowest steady pace is 600/60s = 10 requests/s.
     const total = Object.values<any>(counts).reduce((a, c) => a + c.pending, 0);
     expect(JSON.parse(status.stdout).eta).toMatchObject({ seconds: Math.ceil(total / 10), basis: 'limits', windows: ['600/60s', '150/10s'] });
+
+    // --brand-map is applied as a run applies it: the 40 tickets of a brand it lacks would fail; a file it
+    // cannot read stops the dry run as it would stop the run.
+    const map = path.join(tmp.dir, 'brand-map.json');
+    writeFileSync(map, JSON.stringify({ 1: 'example' }));
+    const mapped = await runAgainst(s, db, ['--dry-run', '--brand-map', map]);
+    expect(mapped.code).toBe(2);
+    const withMap = parseSummary(mapped);
+    expect(withMap.jobs['zendesk-tickets'].would_fail).toBe(2 + 40);
+    expect(withMap.failures.filter((f: any) => /^brand 2 is missing from --brand-map/.test(f.reason))).toHaveLength(40);
+    const unreadable = await runAgainst(s, db, ['--dry-run', '--brand-map', path.join(tmp.dir, 'no-such-map.json')]);
+    expect(unreadable.code).toBe(1);
+    expect(unreadable.stderr).toMatch(/--brand-map \S*no-such-map\.json could not be read as JSON/);
+    expect(s.stats().requests).toBe(0);
   });
 
   it('settles a send older than the key lifetime with GET ?external_id= instead of sending it again', async () => {
