@@ -48,6 +48,8 @@ export class ElementSplitter {
   /** Bytes of the string being read at depth 1 of a page (a candidate key), or null. */
   #keyBytes: number[] | null = null;
   #lastKey = '';
+  /** The page's other arrays (`users` in a page given to the tickets job), to say what the file looks like. */
+  readonly #otherArrays: string[] = [];
 
   /** `key` is the page's array key (`tickets`), used in `page` mode. */
   constructor(mode: 'array' | 'page', key = '', firstLine = 1) {
@@ -102,7 +104,7 @@ export class ElementSplitter {
           if (isTarget) {
             this.#container = this.#depth;
             this.#foundContainer = true;
-          }
+          } else if (this.#mode === 'page' && this.#depth === 2 && this.#otherArrays.length < 5) this.#otherArrays.push(this.#lastKey);
         }
       } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
         this.#depth--;
@@ -138,7 +140,9 @@ export class ElementSplitter {
     if (!this.#foundContainer) {
       return this.#mode === 'array'
         ? 'expected a JSON array of records'
-        : `expected an API page with a "${this.#key.toString('utf8')}" array (like {"${this.#key.toString('utf8')}": [...], "next_page": ...}), found none`;
+        : `expected an API page with a "${this.#key.toString('utf8')}" array (like {"${this.#key.toString('utf8')}": [...], "next_page": ...}), found none${
+            this.#otherArrays.length ? ` (it has ${this.#otherArrays.map((k) => `"${k}"`).join(', ')}: a page for another job?)` : ''
+          }`;
     }
     if (this.#inString || this.#depth > 0 || !this.#closedContainer) {
       return `the file ends inside the ${this.#mode === 'array' ? 'array' : `"${this.#key.toString('utf8')}" array`} (truncated at line ${this.#line}?)`;

@@ -114,7 +114,8 @@ function firstLineBalanced(buf: Buffer, from: number, lineEnd: number): boolean 
  * Decides the format from the first line: `[` starts an array unless that
  * line is complete and more lines follow (NDJSON whose first record is
  * wrong); `{` starts a page when the line is not one complete object or is one
- * with a `<key>` array; anything else is NDJSON (its lines fail one by one).
+ * with a `<key>` array, a `next_page` or an `end_of_stream`; anything else is
+ * NDJSON (its lines fail one by one).
  */
 async function detect(chunks: Chunks, pageKey: string): Promise<ExportFormat> {
   const seen: Buffer[] = [];
@@ -167,7 +168,9 @@ async function detect(chunks: Chunks, pageKey: string): Promise<ExportFormat> {
       else {
         try {
           const obj = JSON.parse(buf.subarray(start, end).toString('utf8')) as Record<string, unknown>;
-          if (Array.isArray(obj[pageKey])) format = 'page';
+          // A page of another resource (users given to the tickets job) is a page too, said to lack the job's
+          // array, rather than one record that lacks an id.
+          if (Array.isArray(obj[pageKey]) || 'next_page' in obj || 'end_of_stream' in obj) format = 'page';
         } catch {
           // a broken first line of an NDJSON file: it becomes an invalid item
         }

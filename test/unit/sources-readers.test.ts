@@ -78,6 +78,16 @@ describe('formats', () => {
     store.close();
   });
 
+  it('a one-line page of users given to the tickets job is a page without tickets, not a ticket without an id', async () => {
+    const users = write('users-page.json', JSON.stringify({ users: [{ id: 7, name: 'A' }], next_page: null, end_of_stream: true }));
+    const store = freshStore();
+    const r = await stageFiles({ store, job: tickets, files: [users], workers: 0 });
+    expect(r.files[0]!.format).toBe('page');
+    expect(r.counts).toEqual({ new: 0, unchanged: 0, changed: 0, invalid: 1 });
+    expect(Object.values(items(store)).map((i) => i.reason)).toEqual([expect.stringMatching(/expected an API page with a "tickets" array .*found none \(it has "users": a page for another job\?\)$/)]);
+    store.close();
+  });
+
   it('the splitter gives the same elements whatever the chunk boundaries', () => {
     const doc = Buffer.from(JSON.stringify({ a: '[not, this]', tickets: [t(1), { id: 2, s: 'a\\"],[' }, 3, 'x,y', [1, [2]]], next_page: null }, null, 1));
     const run = (size: number) => {
