@@ -1,8 +1,7 @@
 /** Options every command takes (docs/cli.md), with their env fallbacks. */
-import path from 'node:path';
 import type { Options } from 'yargs';
+import { DEFAULT_DB } from '../command-lines.js';
 
-export const DEFAULT_DB = 'data/backfill.sqlite';
 export const DEFAULT_BASE_URL = 'https://api.support.nexuscore.cloud';
 
 export const globalOptions = {
@@ -50,15 +49,6 @@ export interface GlobalArgs {
   json: boolean;
 }
 
-/**
- * ` --db <path>` for a command we suggest, when the store is not the one that command would open without
- * it (the default, or $NEXUS_BACKFILL_DB): a suggestion pasted as printed must reach the same store.
- */
-export function dbFlag(db: string): string {
-  if (path.resolve(db) === path.resolve(process.env.NEXUS_BACKFILL_DB || DEFAULT_DB)) return '';
-  return ` --db ${shellWord(db)}`;
-}
-
 /** Why a file the user named (--html, --output) could not be written, in words. */
 export function writeFailure(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
@@ -66,14 +56,4 @@ export function writeFailure(err: unknown): string {
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   if (code === 'EISDIR') return 'it is a directory';
   return (err as Error).message;
-}
-
-/** The `load` that finishes an unfinished load of `job` (see Store.setUnfinishedLoad): the same files again. */
-export function finishLoadCommand(job: string, files: readonly string[], db: string): string {
-  return `nexus-backfill load ${job} ${files.map(shellWord).join(' ')}${dbFlag(db)}`;
-}
-
-/** `s` as one word of a POSIX shell command line: as it is when that is safe, else single-quoted. */
-export function shellWord(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

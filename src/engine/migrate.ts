@@ -19,7 +19,7 @@ import { createSender, type Sender } from './sender.js';
 import { emptyResponses } from './metrics.js';
 import { classify, classifyResponse } from './outcome.js';
 import { redact } from '../auth/redact.js';
-import { finishLoadCommand } from '../cli/options.js';
+import { finishLoadCommand } from '../command-lines.js';
 import type { ResponseCounts } from '../store/index.js';
 
 export const BRANDS_JOB = 'zendesk-brands';

@@ -6,7 +6,8 @@ import type { Writable } from 'node:stream';
 import type { Argv } from 'yargs';
 import { UsageError } from '../../errors.js';
 import { openStore } from '../../store/index.js';
-import { dbFlag, writeFailure, type GlobalArgs } from '../options.js';
+import { dbFlag } from '../../command-lines.js';
+import { writeFailure, type GlobalArgs } from '../options.js';
 import { requireStagedJobs, type CommandSpec } from './command.js';
 
 interface ExportArgs extends GlobalArgs {

@@ -9,7 +9,8 @@
  */
 import type { Argv } from 'yargs';
 import type { CommandSpec } from './command.js';
-import { dbFlag, type GlobalArgs } from '../options.js';
+import { dbFlag } from '../../command-lines.js';
+import type { GlobalArgs } from '../options.js';
 import { openStore } from '../../store/index.js';
 import { findJob, loadJobs } from '../../sources/job-loader.js';
 import { defaultParserThreads, MAX_WORKERS, stageFiles, type StageReport } from '../../sources/stage.js';

@@ -1,7 +1,8 @@
 /** `nexus-backfill retry <job>`: moves failed and dead items back to pending for the next run. */
 import type { Argv } from 'yargs';
 import { openStore } from '../../store/index.js';
-import { dbFlag, type GlobalArgs } from '../options.js';
+import { dbFlag } from '../../command-lines.js';
+import type { GlobalArgs } from '../options.js';
 import { requireStagedJobs, type CommandSpec } from './command.js';
 
 interface RetryArgs extends GlobalArgs {

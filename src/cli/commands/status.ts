@@ -1,7 +1,8 @@
 /** `status [job..]`: items per state per job, the writer (if any) and the last runs. */
 import type { Argv } from 'yargs';
 import { requireStagedJobs, type CommandSpec } from './command.js';
-import { dbFlag, finishLoadCommand, type GlobalArgs } from '../options.js';
+import { dbFlag, finishLoadCommand } from '../../command-lines.js';
+import type { GlobalArgs } from '../options.js';
 import { openStore, type StateCounts, type RunInfo, type LockHolder, type UnfinishedLoad } from '../../store/index.js';
 import { DEFAULT_WINDOWS, ITEM_STATES } from '../../types.js';
 import { formatWindow } from '../../duration.js';
