@@ -43,14 +43,14 @@ export const storeBench: BenchSuite = async ({ quick, tmpDir, log }) => {
   const db = path.join(tmpDir, 'stage.sqlite');
   const loads: { records: number; elapsedMs: number; cpuUsPerRecord: number; maxRssMb: number; rate: number }[] = [];
   for (let k = 1; k <= 3; k++) {
-    for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(db + suffix, { force: true });
+    removeStore(db);
     const { stdout } = await run(process.execPath, [path.join(here, 'store-load-child.js'), db, 'zendesk-tickets', file], { maxBuffer: 1 << 20 });
     const child = JSON.parse(stdout) as Omit<(typeof loads)[number], 'rate'>;
     if (child.records !== n) throw new Error(`load ${k} staged ${child.records} records, expected ${n}`);
     loads.push({ ...child, rate: child.records / (child.elapsedMs / 1000) });
     log(`load ${k}: ${Math.round(loads.at(-1)!.rate)} items/s, ${child.cpuUsPerRecord} us CPU per record, peak RSS ${Math.round(child.maxRssMb)} MB`);
   }
-  for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(db + suffix, { force: true });
+  removeStore(db);
   const mid = [...loads].sort((a, b) => a.rate - b.rate)[1]!;
   const rates = loads.map((l) => Math.round(l.rate));
   figures.push({
@@ -114,6 +114,11 @@ export const storeBench: BenchSuite = async ({ quick, tmpDir, log }) => {
   return figures;
 };
 
+/** Deletes a store and what SQLite keeps beside it: each load is timed into a new one. */
+function removeStore(db: string): void {
+  for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(db + suffix, { force: true });
+}
+
 /**
  * Writes a just-generated export to disk before a load is timed. An export is usually on disk well before it
  * is loaded; this one's 1.25 GB would otherwise be written back by the kernel in the middle of the load (30 s
@@ -135,7 +140,7 @@ async function versusBaseline(n: number, tmpDir: string, log: (line: string) => 
   flushToDisk(file);
   const db = path.join(tmpDir, 'ref.sqlite');
   const rateOf = async (script: string): Promise<number> => {
-    for (const suffix of ['', '-wal', '-shm']) rmSync(db + suffix, { force: true });
+    removeStore(db);
     const { stdout } = await run(process.execPath, [path.join(here, script), db, 'zendesk-tickets', file], { maxBuffer: 1 << 20 });
     const r = JSON.parse(stdout) as { records: number; elapsedMs: number };
     if (r.records !== n) throw new Error(`${script} staged ${r.records} records, expected ${n}`);
