@@ -9,6 +9,7 @@ import type { ItemState } from '../types.js';
 import { ITEM_STATES } from '../types.js';
 import { readLock, releaseLock, translateError } from './open.js';
 import { RunLog } from './run-log.js';
+import { LoadPageDropper } from './page-cache.js';
 import { keyUsed, Stager } from './staging.js';
 import type {
   ClaimedItem,
@@ -80,6 +81,8 @@ export class CheckpointStore {
   #refCache = new Map<string, string>();
   #s: Record<string, Database.Statement>;
   #stager: Stager | null = null;
+  /** In bulk-load mode, where the native addon is built: drops committed pages from the OS cache. */
+  #dropper: LoadPageDropper | null = null;
   #runLog: RunLog;
 
   constructor(db: Database.Database, file: string, mode: 'writer' | 'reader', now: () => number) {
@@ -249,7 +252,9 @@ export class CheckpointStore {
 
   commitStaging(): void {
     this.#guard(() => {
-      if (this.#db.inTransaction) this.#db.prepare('COMMIT').run();
+      if (!this.#db.inTransaction) return;
+      this.#db.prepare('COMMIT').run();
+      this.#dropper?.committed(this.#stager?.order.takeAscending() ?? false);
     });
   }
 
@@ -275,12 +280,16 @@ export class CheckpointStore {
       // See the module comment in index.ts: with a rollback journal, only FULL leaves no chance of a corrupt file
       // after a power loss (NORMAL leaves a small one, SQLite's documentation says); in WAL, NORMAL does.
       this.#db.pragma('synchronous = FULL');
+      this.#stager?.order.takeAscending();
+      this.#dropper = LoadPageDropper.open(this.path);
       return true;
     });
   }
 
   endLoad(): void {
     if (!this.#bulk) return;
+    this.#dropper?.close();
+    this.#dropper = null;
     this.#guard(() => {
       if (this.#db.inTransaction) throw new Error('endLoad: a transaction is open');
       try {
