@@ -26,8 +26,9 @@
  * the next connection rolls back (a reader too, see openStore), giving the
  * last commit; readers wait (busy timeout) during a commit instead of reading
  * beside it. The switch needs the store to itself: with another connection
- * open, the load stays WAL. In that mode the load also drops the pages it
- * committed from the OS page cache while its keys ascend (page-cache.ts).
+ * open, the load stays WAL. With the rollback journal, the load also drops
+ * the pages it committed from the OS page cache while its keys ascend
+ * (page-cache.ts).
  *
  * Usage by the engine:
  * ```ts

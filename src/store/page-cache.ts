@@ -6,9 +6,11 @@
  * 1.4 GB file) and reads almost none of it back; kept, those pages only push
  * other data out of the cache. On VMs that hand idle memory back to the host
  * (this one does), every new page the store takes is fresh memory the host
- * must supply again, and that was ~2 us of the ~9 us of CPU the writer spends
- * per ticket. Pages dropped right after their commit are free memory still
- * warm, and the next commit's pages reuse them.
+ * must supply again. Pages dropped right after their commit are free memory
+ * still warm, and the next commit's pages reuse them: committing cost the
+ * writer ~2.4 us of CPU per ticket instead of ~3.7 (one profiled load of
+ * 1,000,000 tickets each), and 13 loads alternated with the build before
+ * were 1.10x faster (median; 0.85..1.22).
  *
  * When: only pages written a commit earlier or more, and only while the keys
  * come in ascending order. Then every B-tree grows at its right edge, whose
@@ -47,7 +49,7 @@ export function pageCacheAddon(): Addon | null {
 }
 
 /**
- * Decides, per transaction, whether the keys it inserted came in ascending order: at most 1 in 100 lower than
+ * Decides, per transaction, whether the keys it staged came in ascending order: at most 1 in 100 lower than
  * the key before it. A sorted export crossing a power of ten ('9999' then '10000', compared as text) is one
  * step down, and the keys then climb again through the same part of the index.
  */
@@ -101,13 +103,18 @@ export class LoadPageDropper {
 
   /** After a commit: `ascending` says whether that transaction's inserts were (see KeyOrder). */
   committed(ascending: boolean): void {
-    const size = fstatSync(this.#fd).size;
-    if (ascending && this.#previous > this.#from) {
-      // Advice only: a failure leaves the pages cached, as without the addon.
-      this.#addon.dropPageCache(this.#fd, this.#from, this.#previous - this.#from);
-      this.#from = this.#previous;
+    // Advice only, after a commit that succeeded: nothing here may fail the load. A failed call leaves the
+    // pages cached, as without the addon.
+    try {
+      const size = fstatSync(this.#fd).size;
+      if (ascending && this.#previous > this.#from) {
+        this.#addon.dropPageCache(this.#fd, this.#from, this.#previous - this.#from);
+        this.#from = this.#previous;
+      }
+      this.#previous = size;
+    } catch {
+      // the size is unknown: this commit's pages stay cached
     }
-    this.#previous = size;
   }
 
   close(): void {
