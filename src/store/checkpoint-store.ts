@@ -225,6 +225,7 @@ export class CheckpointStore {
     return this.#guard(() => {
       const counts: StageCounts = { new: 0, unchanged: 0, changed: 0, invalid: 0 };
       this.#staging((st) => st.stage(this.#jobId(job), file, file === null ? null : this.#fileId(file), this.#now(), records, counts));
+      this.#dropper?.staged(records);
       return counts;
     });
   }
@@ -254,7 +255,7 @@ export class CheckpointStore {
     this.#guard(() => {
       if (!this.#db.inTransaction) return;
       this.#db.prepare('COMMIT').run();
-      this.#dropper?.committed(this.#stager?.order.takeAscending() ?? false);
+      this.#dropper?.committed();
     });
   }
 
@@ -280,7 +281,6 @@ export class CheckpointStore {
       // See the module comment in index.ts: with a rollback journal, only FULL leaves no chance of a corrupt file
       // after a power loss (NORMAL leaves a small one, SQLite's documentation says); in WAL, NORMAL does.
       this.#db.pragma('synchronous = FULL');
-      this.#stager?.order.takeAscending();
       this.#dropper = LoadPageDropper.open(this.path);
       return true;
     });

@@ -27,6 +27,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { packageRoot } from '../paths.js';
+import type { StageRecord } from './types.js';
 
 interface Addon {
   /** 0, or the errno of posix_fadvise(DONTNEED); length 0 means to the end of the file. */
@@ -81,6 +82,8 @@ export class LoadPageDropper {
   #from: number;
   /** The file's size at the previous commit. */
   #previous: number;
+  /** The keys staged since the last commit: told only while loading, so other staging pays nothing for it. */
+  readonly #order = new KeyOrder();
 
   private constructor(a: Addon, fd: number) {
     this.#addon = a;
@@ -101,8 +104,14 @@ export class LoadPageDropper {
     return new LoadPageDropper(a, fd);
   }
 
-  /** After a commit: `ascending` says whether that transaction's inserts were (see KeyOrder). */
-  committed(ascending: boolean): void {
+  /** Records staged in the open transaction, in order. */
+  staged(records: readonly StageRecord[]): void {
+    for (const r of records) this.#order.see(r.sourceId);
+  }
+
+  /** After a commit: drops what the commits before it appended, when this one's keys were ascending. */
+  committed(): void {
+    const ascending = this.#order.takeAscending();
     // Advice only, after a commit that succeeded: nothing here may fail the load. A failed call leaves the
     // pages cached, as without the addon.
     try {

@@ -6,7 +6,6 @@
  */
 import type Database from 'better-sqlite3';
 import type { StageCounts, StageRecord } from './types.js';
-import { KeyOrder } from './page-cache.js';
 
 /**
  * New records are staged in runs of at most this many: one segment blob (see
@@ -44,8 +43,6 @@ export class Stager {
   readonly #many = new Map<number, Database.Statement>();
   /** Line keys (`!file:line`, see lineKey) staged per file id since that file's last dropStaleLineKeys(). */
   readonly #lineKeys = new Map<number, Set<string>>();
-  /** The order of the keys staged (see LoadPageDropper). */
-  readonly order = new KeyOrder();
 
   constructor(db: Database.Database) {
     this.#db = db;
@@ -84,7 +81,6 @@ export class Stager {
       // Only an invalid record can have a line key.
       for (const r of records) if (r.reason !== undefined && r.sourceId.charCodeAt(0) === 0x21) this.#seeLineKey(fileId, r.sourceId);
     }
-    for (const r of records) this.order.see(r.sourceId);
     for (let i = 0; i < records.length; i += SEGMENT_RECORDS) {
       for (const r of this.#stageNew(jobId, fileId, now, records.slice(i, i + SEGMENT_RECORDS), counts)) {
         this.#stageOne(jobId, file, fileId, now, r, counts);
